@@ -1,0 +1,1 @@
+//! Crypto provider (being written).

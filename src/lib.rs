@@ -1,0 +1,7 @@
+//! Strongroom: a PKCS#11 software HSM.
+//!
+//! `unsafe` code lives only in [`ffi`]; everything else is safe Rust.
+#![deny(unsafe_code)]
+
+pub mod crypto;
+pub mod error;
