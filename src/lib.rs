@@ -6,3 +6,6 @@
 pub mod crypto;
 pub mod error;
 pub mod object;
+pub mod store;
+#[allow(unsafe_code)]
+pub mod ffi;

@@ -1,0 +1,111 @@
+//! Small OS facilities that need `unsafe`: the shared change counter (a
+//! memory-mapped file every process of an installation maps), the process id
+//! and fork detection.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+const MAP_LEN: usize = 4096;
+
+/// A `u64` counter shared by every process that maps the same file. Writers
+/// bump it after each commit; readers compare it with the value they last saw
+/// to learn, with one atomic load, whether another process changed the store.
+pub struct SharedCounter {
+    ptr: *mut libc::c_void,
+}
+
+// SAFETY: the mapping is only ever accessed through an `AtomicU64`, which is
+// safe to share between threads; the pointer itself is never written.
+unsafe impl Send for SharedCounter {}
+// SAFETY: as above, all access goes through atomic operations.
+unsafe impl Sync for SharedCounter {}
+
+impl SharedCounter {
+    /// Maps (creating if needed, mode 0600) the counter file at `path`.
+    pub fn open(path: &Path) -> Result<SharedCounter> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        if file.metadata()?.len() < MAP_LEN as u64 {
+            file.set_len(MAP_LEN as u64)?;
+        }
+        // SAFETY: we map MAP_LEN bytes of a file we just sized to at least
+        // MAP_LEN; the fd stays valid for the call and the mapping outlives it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                MAP_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::device(format!("mmap {}: {}", path.display(), std::io::Error::last_os_error())));
+        }
+        Ok(SharedCounter { ptr })
+    }
+
+    fn atomic(&self) -> &AtomicU64 {
+        // SAFETY: the mapping is page aligned (so 8-byte aligned), at least 8
+        // bytes long, lives as long as `self`, and is only accessed atomically.
+        unsafe { &*(self.ptr as *const AtomicU64) }
+    }
+
+    pub fn load(&self) -> u64 {
+        self.atomic().load(Ordering::Acquire)
+    }
+
+    pub fn bump(&self) {
+        self.atomic().fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for SharedCounter {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from a successful mmap of MAP_LEN bytes and no
+        // reference to it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr, MAP_LEN);
+        }
+    }
+}
+
+/// The calling process's id.
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Increases in a child after every `fork()`; state made under another
+/// generation belongs to the parent.
+pub fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::SeqCst)
+}
+
+/// Installs the fork handler once per process.
+pub fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a handler that only touches an atomic is
+        // async-signal-safe, as pthread_atfork child handlers must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
