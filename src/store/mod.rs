@@ -14,7 +14,7 @@ pub mod sqlite;
 
 use crate::error::{Error, Result};
 use crate::ffi::sys::SharedCounter;
-use crate::object::attr::{self, Attribute};
+use crate::object::attr;
 use crate::object::Object;
 use backend::{Backend, RawObject};
 use seal::{KdfParams, SealKey};
@@ -413,7 +413,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::attr::Value;
+    use crate::object::attr::{Attribute, Value};
     use cryptoki_sys::*;
 
     fn test_store() -> (tempfile::TempDir, Store) {

@@ -1,0 +1,580 @@
+//! Module-wide state: `None` until C_Initialize, the slot and session tables,
+//! session objects, and the general-purpose, slot, session and object
+//! functions of PKCS#11 v3.0 §5.4-5.7.
+//!
+//! Lock order (docs/lock-order.md): MODULE → tokens → sessions →
+//! session_objects → one session's ops → a token's login/record/cache. Every
+//! table lock is held only to clone an `Arc`; no lock is held during crypto.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ffi::sys;
+use crate::object::attr::{Attribute, Encoded, RawAttribute};
+use crate::object::rules::{self, Actor, Origin};
+use crate::object::Object;
+use crate::session::{FindOp, Session};
+use crate::store::seal::SealKey;
+use crate::store::{Role, Store};
+use crate::token::{self, padded, Token};
+use cryptoki_sys::*;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// How C_Initialize was called (the pointer checks happen in `ffi`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitArgs {
+    pub os_locking_ok: bool,
+    /// Number of mutex callbacks supplied (0 or 4 are valid, v3.0 §5.4).
+    pub mutex_callbacks: u8,
+}
+
+/// A session object and the session that owns it.
+pub struct SessionObject {
+    pub session: CK_SESSION_HANDLE,
+    pub token_id: i64,
+    pub object: Arc<Object>,
+}
+
+/// Where an object handle points.
+pub enum ObjectRef {
+    Token { token: Arc<Token>, obj_id: i64, version: i64 },
+    Session { handle: CK_OBJECT_HANDLE },
+}
+
+/// A resolved object: where it lives and its current attributes.
+pub struct Resolved {
+    pub at: ObjectRef,
+    pub object: Arc<Object>,
+}
+
+pub struct Module {
+    fork_generation: u64,
+    pub store: Arc<Store>,
+    tokens: RwLock<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    session_objects: RwLock<HashMap<CK_OBJECT_HANDLE, SessionObject>>,
+    next_session: AtomicU64,
+    next_session_object: AtomicU64,
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match &cfg.log_file {
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(f) => builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).try_init(),
+            Err(_) => builder.with_writer(std::io::stderr).try_init(),
+        },
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+}
+
+/// C_Initialize (v3.0 §5.4).
+pub fn initialize(args: InitArgs) -> Result<()> {
+    if args.mutex_callbacks != 0 && args.mutex_callbacks != 4 {
+        return Err(Error::ArgumentsBad("mutex callbacks must be all set or all NULL"));
+    }
+    // Mutex callbacks without CKF_OS_LOCKING_OK: we use our own (native)
+    // locks, which the spec allows only when the OS locking flag is set; the
+    // callbacks themselves cannot be used from safe code we trust, so refuse.
+    if args.mutex_callbacks == 4 && !args.os_locking_ok {
+        return Err(Error::CantLock);
+    }
+    sys::watch_forks();
+    let mut slot = MODULE.write();
+    if let Some(m) = slot.as_ref() {
+        if m.fork_generation == sys::fork_generation() {
+            return Err(Error::AlreadyInitialized);
+        }
+        // A child after fork: the parent's state (sessions, logins, store
+        // handles) is not ours. Forget it without running destructors, which
+        // would close the parent's SQLite connections and locks.
+        if let Some(old) = slot.take() {
+            std::mem::forget(old);
+        }
+    }
+    let cfg = Config::load().inspect_err(|e| eprintln!("strongroom: configuration error: {e}"))?;
+    init_logging(&cfg);
+    let store = Store::open(cfg.store.clone()).map_err(|e| {
+        tracing::error!(store = %cfg.store.dir.display(), "cannot open store: {e}");
+        e
+    })?;
+    let module = Module {
+        fork_generation: sys::fork_generation(),
+        store: Arc::new(store),
+        tokens: RwLock::new(BTreeMap::new()),
+        sessions: RwLock::new(HashMap::new()),
+        session_objects: RwLock::new(HashMap::new()),
+        next_session: AtomicU64::new(1),
+        next_session_object: AtomicU64::new(0),
+    };
+    module.refresh_slots()?;
+    tracing::debug!(store = %cfg.store.dir.display(), "initialized");
+    *slot = Some(Arc::new(module));
+    Ok(())
+}
+
+/// C_Finalize (v3.0 §5.4).
+pub fn finalize() -> Result<()> {
+    let mut slot = MODULE.write();
+    match slot.take() {
+        Some(m) if m.fork_generation == sys::fork_generation() => {
+            for t in m.tokens.read().values() {
+                t.reset_login();
+            }
+            Ok(())
+        }
+        Some(m) => {
+            std::mem::forget(m);
+            Err(Error::NotInitialized)
+        }
+        None => Err(Error::NotInitialized),
+    }
+}
+
+/// The initialised module of this process, or `CKR_CRYPTOKI_NOT_INITIALIZED`
+/// (also in a forked child until it calls C_Initialize itself).
+pub fn get() -> Result<Arc<Module>> {
+    match MODULE.read().as_ref() {
+        Some(m) if m.fork_generation == sys::fork_generation() => Ok(m.clone()),
+        _ => Err(Error::NotInitialized),
+    }
+}
+
+/// CK_INFO (C_GetInfo).
+pub fn info() -> CK_INFO {
+    CK_INFO {
+        cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+        manufacturerID: padded::<32>(b"Strongroom"),
+        flags: 0,
+        libraryDescription: padded::<32>(b"Strongroom PKCS#11 soft HSM"),
+        libraryVersion: CK_VERSION { major: 0, minor: 1 },
+    }
+}
+
+fn serial_for(token_id: i64) -> Result<String> {
+    let mut r = [0u8; 4];
+    getrandom::fill(&mut r).map_err(|e| Error::general(format!("getrandom: {e}")))?;
+    Ok(format!("{:08x}{:08x}", token_id as u32, u32::from_le_bytes(r)))
+}
+
+impl Module {
+    // ----- slots and tokens -----
+
+    /// Picks up tokens created by any process since we last looked.
+    pub fn refresh_slots(&self) -> Result<()> {
+        let rows = self.store.tokens()?;
+        let mut tokens = self.tokens.write();
+        for row in rows {
+            let slot_id = CK_SLOT_ID::try_from(row.slot_id).map_err(Error::general)?;
+            let stale = tokens.get(&slot_id).is_some_and(|t| t.token_id != row.token_id);
+            if stale || !tokens.contains_key(&slot_id) {
+                tokens.insert(slot_id, Arc::new(Token::new(self.store.clone(), row)?));
+            }
+        }
+        Ok(())
+    }
+
+    /// The slot that holds no token yet: one past the highest used id.
+    fn free_slot(&self) -> CK_SLOT_ID {
+        self.tokens.read().keys().next_back().map_or(0, |s| s + 1)
+    }
+
+    /// C_GetSlotList: every token's slot plus one free slot for C_InitToken.
+    pub fn slot_list(&self) -> Result<Vec<CK_SLOT_ID>> {
+        self.refresh_slots()?;
+        let mut list: Vec<CK_SLOT_ID> = self.tokens.read().keys().copied().collect();
+        list.push(self.free_slot());
+        Ok(list)
+    }
+
+    fn check_slot(&self, slot: CK_SLOT_ID) -> Result<Option<Arc<Token>>> {
+        if let Some(t) = self.tokens.read().get(&slot) {
+            return Ok(Some(t.clone()));
+        }
+        self.refresh_slots()?;
+        if let Some(t) = self.tokens.read().get(&slot) {
+            return Ok(Some(t.clone()));
+        }
+        if slot == self.free_slot() {
+            Ok(None)
+        } else {
+            Err(Error::SlotIdInvalid)
+        }
+    }
+
+    /// The initialised token in `slot`; an empty slot is `CKR_TOKEN_NOT_RECOGNIZED`.
+    pub fn token(&self, slot: CK_SLOT_ID) -> Result<Arc<Token>> {
+        self.check_slot(slot)?.ok_or(Error::TokenNotRecognized)
+    }
+
+    pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        self.check_slot(slot)?;
+        let version = CK_VERSION { major: 0, minor: 1 };
+        Ok(CK_SLOT_INFO {
+            slotDescription: padded::<64>(format!("Strongroom slot {slot}").as_bytes()),
+            manufacturerID: padded::<32>(b"Strongroom"),
+            flags: CKF_TOKEN_PRESENT,
+            hardwareVersion: version,
+            firmwareVersion: version,
+        })
+    }
+
+    fn session_counts(&self, slot: CK_SLOT_ID) -> (usize, usize) {
+        let sessions = self.sessions.read();
+        let mine = sessions.values().filter(|s| s.token.slot_id == slot);
+        let (mut all, mut rw) = (0, 0);
+        for s in mine {
+            all += 1;
+            rw += usize::from(s.rw);
+        }
+        (all, rw)
+    }
+
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        match self.check_slot(slot)? {
+            Some(t) => {
+                let (all, rw) = self.session_counts(slot);
+                t.info(all, rw)
+            }
+            None => Ok(token::token_info(b"", &format!("free-slot-{slot}"), CKF_RNG | CKF_LOGIN_REQUIRED, 0, 0)),
+        }
+    }
+
+    /// C_InitToken (v3.0 §5.5).
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        token::check_pin_len(so_pin)?;
+        match self.check_slot(slot)? {
+            Some(t) => {
+                if self.sessions.read().values().any(|s| s.token.slot_id == slot) {
+                    return Err(Error::SessionExists);
+                }
+                t.reinitialize(so_pin, label)?;
+                // Session objects of the old token are gone with it.
+                self.session_objects.write().retain(|_, o| o.token_id != t.token_id);
+                Ok(())
+            }
+            None => {
+                let key = SealKey::random()?;
+                let slot_id = i64::try_from(slot).map_err(|_| Error::SlotIdInvalid)?;
+                let store = self.store.clone();
+                let created = self.store.create_token(slot_id, &|token_id| {
+                    token::new_token_record(&store, token_id, so_pin, label, &serial_for(token_id)?, &key)
+                })?;
+                if created.is_none() {
+                    // Another process initialised this slot first: now it is
+                    // an existing token, and re-initialising needs its SO PIN.
+                    self.refresh_slots()?;
+                    return self.init_token(slot, so_pin, label);
+                }
+                self.refresh_slots()
+            }
+        }
+    }
+
+    // ----- sessions -----
+
+    /// Looks a session up; the table lock is released before returning.
+    pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
+        self.sessions.read().get(&h).cloned().ok_or(Error::SessionHandleInvalid)
+    }
+
+    /// C_OpenSession (v3.0 §5.6).
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::SessionParallelNotSupported);
+        }
+        let token = self.token(slot)?;
+        let rw = flags & CKF_RW_SESSION != 0;
+        if !rw && token.user_type() == Some(CKU_SO) {
+            return Err(Error::SessionReadWriteSoExists);
+        }
+        let n = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let handle = CK_SESSION_HANDLE::try_from(n).map_err(|_| Error::SessionCount)?;
+        let s = Arc::new(Session { handle, token, rw, ops: Default::default() });
+        self.sessions.write().insert(handle, s);
+        Ok(handle)
+    }
+
+    /// C_CloseSession: destroys the session's objects; closing the last
+    /// session of a token logs it out (v3.0 §5.6).
+    pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.sessions.write().remove(&h).ok_or(Error::SessionHandleInvalid)?;
+        self.session_objects.write().retain(|_, o| o.session != h);
+        let token_still_open = self.sessions.read().values().any(|o| o.token.slot_id == s.token.slot_id);
+        if !token_still_open {
+            s.token.reset_login();
+        }
+        Ok(())
+    }
+
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let token = self.token(slot)?;
+        let handles: Vec<_> = self
+            .sessions
+            .read()
+            .values()
+            .filter(|s| s.token.slot_id == slot)
+            .map(|s| s.handle)
+            .collect();
+        for h in handles {
+            let _ = self.close_session(h);
+        }
+        token.reset_login();
+        Ok(())
+    }
+
+    // ----- login -----
+
+    /// C_Login / C_LoginUser (v3.0 §5.6). `user_name` names a crypto user.
+    pub fn login(&self, h: CK_SESSION_HANDLE, user_type: CK_USER_TYPE, pin: &[u8], user_name: Option<&[u8]>) -> Result<()> {
+        let s = self.session(h)?;
+        let role = match user_type {
+            CKU_SO => Role::SecurityOfficer,
+            CKU_USER => Role::User,
+            CKU_CONTEXT_SPECIFIC => return Err(Error::OperationNotInitialized),
+            _ => return Err(Error::UserTypeInvalid),
+        };
+        match s.token.user_type() {
+            Some(t) if t == user_type => return Err(Error::UserAlreadyLoggedIn),
+            Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
+            None => {}
+        }
+        if role == Role::SecurityOfficer
+            && self.sessions.read().values().any(|o| o.token.slot_id == s.token.slot_id && !o.rw)
+        {
+            return Err(Error::SessionReadOnlyExists);
+        }
+        let name = match user_name {
+            Some(n) => std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?,
+            None => "",
+        };
+        if !name.is_empty() {
+            // Named crypto users arrive with the user model of a later issue.
+            return Err(Error::UserTypeInvalid);
+        }
+        s.token.login(role, name, pin)
+    }
+
+    pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        s.token.logout()?;
+        // Operations of every session of this token end with the login.
+        let sessions: Vec<_> = self.sessions.read().values().filter(|o| o.token.slot_id == s.token.slot_id).cloned().collect();
+        for o in sessions {
+            o.ops.lock().clear();
+        }
+        Ok(())
+    }
+
+    pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        if s.state() != CKS_RW_SO_FUNCTIONS {
+            return Err(Error::UserNotLoggedIn);
+        }
+        s.token.init_user_pin(pin)
+    }
+
+    pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        s.require_rw()?;
+        s.token.set_pin(old, new)
+    }
+
+    // ----- objects -----
+
+    fn actor(s: &Session) -> Actor {
+        Actor { is_so: s.token.user_type() == Some(CKU_SO) }
+    }
+
+    /// Object handle layout: token objects are `2 * id` (ids from the store,
+    /// never reused), session objects odd numbers from a counter.
+    pub fn token_handle(obj_id: i64) -> Result<CK_OBJECT_HANDLE> {
+        obj_id
+            .checked_mul(2)
+            .and_then(|h| CK_OBJECT_HANDLE::try_from(h).ok())
+            .ok_or_else(|| Error::general("object id does not fit a handle"))
+    }
+
+    /// Finds the object a handle names, as visible from this session.
+    pub fn resolve(&self, s: &Session, h: CK_OBJECT_HANDLE) -> Result<Resolved> {
+        if h == CK_INVALID_HANDLE {
+            return Err(Error::ObjectHandleInvalid);
+        }
+        if h % 2 == 1 {
+            let objs = self.session_objects.read();
+            let o = objs.get(&h).ok_or(Error::ObjectHandleInvalid)?;
+            if o.token_id != s.token.token_id || !s.token.visible(&o.object) {
+                return Err(Error::ObjectHandleInvalid);
+            }
+            return Ok(Resolved { at: ObjectRef::Session { handle: h }, object: o.object.clone() });
+        }
+        let obj_id = i64::try_from(h / 2).map_err(|_| Error::ObjectHandleInvalid)?;
+        let found = s.token.object(obj_id)?.ok_or(Error::ObjectHandleInvalid)?;
+        Ok(Resolved {
+            at: ObjectRef::Token { token: s.token.clone(), obj_id, version: found.version },
+            object: found.object,
+        })
+    }
+
+    /// Checks that this session may create or change an object like `obj`.
+    fn check_write(s: &Session, obj: &Object) -> Result<()> {
+        if obj.is_token() {
+            s.require_rw()?;
+        }
+        if obj.is_private() && !s.token.user_logged_in() {
+            return Err(Error::UserNotLoggedIn);
+        }
+        Ok(())
+    }
+
+    /// Stores a new object (token or session) and returns its handle.
+    pub fn store_new(&self, s: &Session, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        Self::check_write(s, &obj)?;
+        if obj.is_token() {
+            let id = s.token.insert_object(&obj)?;
+            Self::token_handle(id)
+        } else {
+            let n = self.next_session_object.fetch_add(1, Ordering::Relaxed);
+            let h = n.checked_mul(2).and_then(|v| v.checked_add(1)).ok_or(Error::DeviceMemory)?;
+            let h = CK_OBJECT_HANDLE::try_from(h).map_err(|_| Error::DeviceMemory)?;
+            self.session_objects.write().insert(
+                h,
+                SessionObject { session: s.handle, token_id: s.token.token_id, object: Arc::new(obj) },
+            );
+            Ok(h)
+        }
+    }
+
+    fn parse_template(raw: &[RawAttribute]) -> Result<Vec<Attribute>> {
+        raw.iter().map(RawAttribute::parse).collect()
+    }
+
+    /// C_CreateObject (v3.0 §5.7). Key material of imported keys is checked
+    /// and completed by the mechanism layer.
+    pub fn create_object(&self, h: CK_SESSION_HANDLE, raw: &[RawAttribute]) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let template = Self::parse_template(raw)?;
+        let obj = rules::build(&template, &[], Origin::Create, Self::actor(&s))?;
+        let obj = crate::mechanism::keys::complete_imported(obj)?;
+        self.store_new(&s, obj)
+    }
+
+    pub fn copy_object(&self, h: CK_SESSION_HANDLE, src: CK_OBJECT_HANDLE, raw: &[RawAttribute]) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let template = Self::parse_template(raw)?;
+        let found = self.resolve(&s, src)?;
+        let obj = rules::modify(&found.object, &template, true, Self::actor(&s))?;
+        self.store_new(&s, obj)
+    }
+
+    pub fn destroy_object(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        let found = self.resolve(&s, oh)?;
+        if !found.object.bool_or(CKA_DESTROYABLE, true) {
+            return Err(Error::ActionProhibited);
+        }
+        Self::check_write(&s, &found.object)?;
+        match found.at {
+            ObjectRef::Session { handle } => {
+                self.session_objects.write().remove(&handle);
+            }
+            ObjectRef::Token { token, obj_id, .. } => {
+                if !token.delete_object(obj_id)? {
+                    return Err(Error::ObjectHandleInvalid);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn object_size(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE) -> Result<usize> {
+        let s = self.session(h)?;
+        Ok(self.resolve(&s, oh)?.object.size())
+    }
+
+    /// C_GetAttributeValue: one result per requested type, in order.
+    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, types: &[u64]) -> Result<Vec<Result<Encoded>>> {
+        let s = self.session(h)?;
+        let found = self.resolve(&s, oh)?;
+        Ok(types.iter().map(|t| found.object.read(*t)).collect())
+    }
+
+    /// C_SetAttributeValue (v3.0 §5.7).
+    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, raw: &[RawAttribute]) -> Result<()> {
+        let s = self.session(h)?;
+        let template = Self::parse_template(raw)?;
+        for _ in 0..100 {
+            let found = self.resolve(&s, oh)?;
+            let updated = rules::modify(&found.object, &template, false, Self::actor(&s))?;
+            Self::check_write(&s, &found.object)?;
+            match found.at {
+                ObjectRef::Session { handle } => {
+                    if let Some(o) = self.session_objects.write().get_mut(&handle) {
+                        o.object = Arc::new(updated);
+                    }
+                    return Ok(());
+                }
+                ObjectRef::Token { token, obj_id, version } => {
+                    if token.update_object(obj_id, version, &updated)? {
+                        return Ok(());
+                    }
+                    // Another process changed it first: redo on fresh data.
+                }
+            }
+        }
+        Err(Error::device("object kept changing under us"))
+    }
+
+    /// C_FindObjectsInit: the matching handles are collected now.
+    pub fn find_init(&self, h: CK_SESSION_HANDLE, raw: &[RawAttribute]) -> Result<()> {
+        let s = self.session(h)?;
+        // An unparsable template matches nothing rather than failing.
+        let template: Option<Vec<Attribute>> = raw.iter().map(|a| a.parse().ok()).collect();
+        let mut ops = s.ops.lock();
+        crate::session::idle(&ops.find)?;
+        let mut found = std::collections::VecDeque::new();
+        if let Some(template) = template {
+            for id in s.token.candidates(&template)? {
+                match s.token.object(id) {
+                    Ok(Some(o)) if o.object.matches(&template) => found.push_back(Self::token_handle(id)?),
+                    Ok(_) => {}
+                    // A damaged record is logged and skipped; the rest of the token works.
+                    Err(Error::Tampered(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let objs = self.session_objects.read();
+            let mut session_hits: Vec<_> = objs
+                .iter()
+                .filter(|(_, o)| o.token_id == s.token.token_id && s.token.visible(&o.object) && o.object.matches(&template))
+                .map(|(h, _)| *h)
+                .collect();
+            session_hits.sort_unstable();
+            found.extend(session_hits);
+        }
+        ops.find = Some(FindOp { remaining: found });
+        Ok(())
+    }
+
+    pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let f = crate::session::active(&mut ops.find)?;
+        let n = max.min(f.remaining.len());
+        Ok(f.remaining.drain(..n).collect())
+    }
+
+    pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        crate::session::active(&mut ops.find)?;
+        ops.find = None;
+        Ok(())
+    }
+}

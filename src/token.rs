@@ -1,0 +1,411 @@
+//! Tokens as this process sees them: slot ids, token info, login state, PINs
+//! (PKCS#11 v3.0 §5.5-5.6), and the per-process cache of opened objects.
+
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::store::seal::SealKey;
+use crate::store::{Role, StoredObject, TokenKeys, TokenRecord, TokenRow, Store};
+use cryptoki_sys::*;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Shortest and longest PIN accepted (bytes).
+pub const MIN_PIN_LEN: usize = 4;
+pub const MAX_PIN_LEN: usize = 255;
+/// Objects kept opened in memory per token before the cache starts over.
+const CACHE_LIMIT: usize = 50_000;
+
+/// Who is logged in to a token in this process (v3.0 §5.6: login is shared
+/// by all sessions of the application).
+#[derive(Clone)]
+pub enum Login {
+    Public,
+    User { name: String, key: SealKey },
+    So { key: SealKey },
+}
+
+impl Login {
+    pub fn user_type(&self) -> Option<CK_USER_TYPE> {
+        match self {
+            Login::Public => None,
+            Login::User { .. } => Some(CKU_USER),
+            Login::So { .. } => Some(CKU_SO),
+        }
+    }
+}
+
+struct Cache {
+    objects: HashMap<i64, StoredObject>,
+    seen_counter: u64,
+    seen_seq: i64,
+}
+
+/// One initialised token.
+pub struct Token {
+    pub token_id: i64,
+    pub slot_id: CK_SLOT_ID,
+    store: Arc<Store>,
+    login: RwLock<Login>,
+    record: RwLock<TokenRow>,
+    cache: Mutex<Cache>,
+}
+
+/// Blank-pads `s` into a fixed-size PKCS#11 string field.
+pub fn padded<const N: usize>(s: &[u8]) -> [CK_UTF8CHAR; N] {
+    let mut out = [b' '; N];
+    let n = s.len().min(N);
+    out[..n].copy_from_slice(&s[..n]);
+    out
+}
+
+pub fn check_pin_len(pin: &[u8]) -> Result<()> {
+    if pin.len() < MIN_PIN_LEN || pin.len() > MAX_PIN_LEN {
+        return Err(Error::PinLenRange);
+    }
+    Ok(())
+}
+
+impl Token {
+    pub fn new(store: Arc<Store>, row: TokenRow) -> Result<Token> {
+        let slot_id = CK_SLOT_ID::try_from(row.slot_id).map_err(Error::general)?;
+        let seq = store.current_seq()?;
+        Ok(Token {
+            token_id: row.token_id,
+            slot_id,
+            login: RwLock::new(Login::Public),
+            cache: Mutex::new(Cache { objects: HashMap::new(), seen_counter: store.change_counter(), seen_seq: seq }),
+            record: RwLock::new(row),
+            store,
+        })
+    }
+
+    pub fn login_state(&self) -> Login {
+        self.login.read().clone()
+    }
+
+    pub fn user_type(&self) -> Option<CK_USER_TYPE> {
+        self.login.read().user_type()
+    }
+
+    /// The keys that open this token's records right now.
+    pub fn keys(&self) -> TokenKeys {
+        let token = match &*self.login.read() {
+            Login::User { key, .. } => Some(key.clone()),
+            Login::So { key } => Some(key.clone()),
+            Login::Public => None,
+        };
+        TokenKeys { installation: self.store.installation_key().clone(), token }
+    }
+
+    /// Whether private objects are visible (a normal user is logged in).
+    pub fn user_logged_in(&self) -> bool {
+        matches!(*self.login.read(), Login::User { .. })
+    }
+
+    pub fn refresh_record(&self) -> Result<TokenRow> {
+        let row = self.store.token(self.token_id)?;
+        *self.record.write() = row.clone();
+        Ok(row)
+    }
+
+    pub fn record(&self) -> TokenRow {
+        self.record.read().clone()
+    }
+
+    fn set_record(&self, row: TokenRow) {
+        *self.record.write() = row;
+    }
+
+    /// CK_TOKEN_INFO (v3.0 §5.5 C_GetTokenInfo), PIN flags from the store.
+    pub fn info(&self, session_count: usize, rw_count: usize) -> Result<CK_TOKEN_INFO> {
+        let row = self.refresh_record()?;
+        let r = &row.record;
+        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED;
+        if let Some(user) = r.pin(Role::User, "") {
+            flags |= CKF_USER_PIN_INITIALIZED;
+            flags |= pin_flags(user.failures, r.max_failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+        }
+        if let Some(so) = r.pin(Role::SecurityOfficer, "") {
+            flags |= pin_flags(so.failures, r.max_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
+        }
+        Ok(token_info(&r.label, &r.serial, flags, session_count, rw_count))
+    }
+
+    // ----- login -----
+
+    /// C_Login for the SO or the default user: counts the attempt before the
+    /// PIN is checked (so parallel guessing cannot outrun the counter), resets
+    /// the count on success.
+    pub fn login(&self, role: Role, name: &str, pin: &[u8]) -> Result<()> {
+        let key = self.check_pin(role, name, pin)?;
+        *self.login.write() = match role {
+            Role::User => Login::User { name: name.to_string(), key },
+            Role::SecurityOfficer => Login::So { key },
+        };
+        self.clear_cache();
+        Ok(())
+    }
+
+    /// Verifies a PIN with the persisted failure counter; returns the token key.
+    pub fn check_pin(&self, role: Role, name: &str, pin: &[u8]) -> Result<SealKey> {
+        let (slot, row) = self.store.update_token(self.token_id, false, |rec| {
+            let max = rec.max_failures;
+            let slot = rec.pin_mut(role, name).ok_or(match role {
+                Role::User => Error::UserPinNotInitialized,
+                Role::SecurityOfficer => Error::general("token has no SO PIN"),
+            })?;
+            if slot.failures >= max {
+                return Err(Error::PinLocked);
+            }
+            slot.failures += 1;
+            Ok(slot.clone())
+        })?;
+        self.set_record(row);
+        let key = match self.store.open_pin_slot(self.token_id, &slot, pin) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::info!(token_id = self.token_id, role = ?role, "wrong PIN ({} of {} tries used)", slot.failures, self.record.read().record.max_failures);
+                if slot.failures >= self.record.read().record.max_failures {
+                    return Err(Error::PinLocked);
+                }
+                return Err(e);
+            }
+        };
+        let ((), row) = self.store.update_token(self.token_id, false, |rec| {
+            if let Some(s) = rec.pin_mut(role, name) {
+                s.failures = 0;
+            }
+            Ok(())
+        })?;
+        self.set_record(row);
+        Ok(key)
+    }
+
+    pub fn logout(&self) -> Result<()> {
+        let mut login = self.login.write();
+        if matches!(*login, Login::Public) {
+            return Err(Error::UserNotLoggedIn);
+        }
+        *login = Login::Public;
+        drop(login);
+        self.clear_cache();
+        Ok(())
+    }
+
+    /// Forgets the login (last session closed, C_Finalize).
+    pub fn reset_login(&self) {
+        *self.login.write() = Login::Public;
+        self.clear_cache();
+    }
+
+    /// C_InitPIN (SO logged in): a new user PIN slot for the token key.
+    pub fn init_user_pin(&self, pin: &[u8]) -> Result<()> {
+        check_pin_len(pin)?;
+        let key = match &*self.login.read() {
+            Login::So { key } => key.clone(),
+            _ => return Err(Error::UserNotLoggedIn),
+        };
+        let slot = self.store.make_pin_slot(self.token_id, Role::User, "", pin, &key)?;
+        let ((), row) = self.store.update_token(self.token_id, false, |rec| {
+            rec.pins.retain(|p| !(p.role == Role::User && p.name.is_empty()));
+            rec.pins.push(slot.clone());
+            Ok(())
+        })?;
+        self.set_record(row);
+        Ok(())
+    }
+
+    /// C_SetPIN: changes the PIN of the logged-in user (or the user PIN when
+    /// nobody is logged in). Only that user's slot is rewrapped.
+    pub fn set_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
+        check_pin_len(new)?;
+        let (role, name) = match &*self.login.read() {
+            Login::So { .. } => (Role::SecurityOfficer, String::new()),
+            Login::User { name, .. } => (Role::User, name.clone()),
+            Login::Public => (Role::User, String::new()),
+        };
+        let key = self.check_pin(role, &name, old)?;
+        let slot = self.store.make_pin_slot(self.token_id, role, &name, new, &key)?;
+        let ((), row) = self.store.update_token(self.token_id, false, |rec| {
+            let s = rec.pin_mut(role, &name).ok_or(Error::UserPinNotInitialized)?;
+            *s = slot.clone();
+            Ok(())
+        })?;
+        self.set_record(row);
+        Ok(())
+    }
+
+    // ----- objects -----
+
+    fn clear_cache(&self) {
+        let mut c = self.cache.lock();
+        c.objects.clear();
+    }
+
+    /// Drops cached objects that any process changed since we last looked:
+    /// one atomic load when nothing changed, one indexed query otherwise.
+    fn refresh_cache(&self, c: &mut Cache) -> Result<()> {
+        let counter = self.store.change_counter();
+        if counter == c.seen_counter {
+            return Ok(());
+        }
+        let (changed, newest) = self.store.changes_since(self.token_id, c.seen_seq)?;
+        for id in changed {
+            c.objects.remove(&id);
+        }
+        c.seen_seq = newest;
+        c.seen_counter = counter;
+        Ok(())
+    }
+
+    /// Reads a token object through the cache; `None` when it does not exist
+    /// or is not visible to the current login.
+    pub fn object(&self, obj_id: i64) -> Result<Option<StoredObject>> {
+        {
+            let mut c = self.cache.lock();
+            self.refresh_cache(&mut c)?;
+            if let Some(o) = c.objects.get(&obj_id) {
+                return Ok(self.visible(&o.object).then(|| o.clone()));
+            }
+        }
+        let keys = self.keys();
+        let found = match self.store.object(&keys, self.token_id, obj_id) {
+            Ok(f) => f,
+            Err(e @ Error::Tampered(_)) => {
+                tracing::error!(token_id = self.token_id, obj_id, "{e}");
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(found) = found else { return Ok(None) };
+        let mut c = self.cache.lock();
+        if c.objects.len() >= CACHE_LIMIT {
+            c.objects.clear();
+        }
+        c.objects.insert(obj_id, found.clone());
+        Ok(self.visible(&found.object).then_some(found))
+    }
+
+    /// Private objects are visible to the normal user only (v3.0 §4.4).
+    pub fn visible(&self, obj: &Object) -> bool {
+        !obj.is_private() || self.user_logged_in()
+    }
+
+    /// Ids of candidate objects for a find: through the keyed index when the
+    /// template names an indexed attribute, all visible objects otherwise.
+    pub fn candidates(&self, template: &[crate::object::attr::Attribute]) -> Result<Vec<i64>> {
+        let keys = self.keys();
+        let private = self.user_logged_in();
+        for ty in crate::store::INDEXED {
+            let wanted = template.iter().find_map(|a| match &a.value {
+                crate::object::attr::Value::Bytes(b) if a.ty == u64::from(ty) => Some(b.clone()),
+                _ => None,
+            });
+            if let Some(value) = wanted {
+                let mut ids = Vec::new();
+                for class in [0u8, 1] {
+                    if class == 1 && !private {
+                        continue;
+                    }
+                    if let Some(tag) = Store::tag_for(&keys, self.token_id, class, u64::from(ty), &value) {
+                        ids.extend(self.store.ids_by_tag(self.token_id, &tag)?);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                return Ok(ids);
+            }
+        }
+        Ok(self.store.object_ids(self.token_id, private)?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    pub fn insert_object(&self, obj: &Object) -> Result<i64> {
+        self.store.insert_object(&self.keys(), self.token_id, obj)
+    }
+
+    /// Writes a changed object; fails with `KeyChanged`-free semantics: if
+    /// another process changed it first, the caller retries on fresh data.
+    pub fn update_object(&self, obj_id: i64, version: i64, obj: &Object) -> Result<bool> {
+        let ok = self.store.update_object(&self.keys(), self.token_id, obj_id, version, obj)?;
+        self.cache.lock().objects.remove(&obj_id);
+        Ok(ok)
+    }
+
+    pub fn delete_object(&self, obj_id: i64) -> Result<bool> {
+        let ok = self.store.delete_object(self.token_id, obj_id)?;
+        self.cache.lock().objects.remove(&obj_id);
+        Ok(ok)
+    }
+
+    /// C_InitToken on an initialised token: SO PIN checked, every object
+    /// wiped, a new token key, the user PIN removed.
+    pub fn reinitialize(&self, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        self.check_pin(Role::SecurityOfficer, "", so_pin)?;
+        let key = SealKey::random()?;
+        let so = self.store.make_pin_slot(self.token_id, Role::SecurityOfficer, "", so_pin, &key)?;
+        let ((), row) = self.store.update_token(self.token_id, true, |rec| {
+            rec.label = label.to_vec();
+            rec.pins = vec![so.clone()];
+            Ok(())
+        })?;
+        self.set_record(row);
+        self.reset_login();
+        Ok(())
+    }
+}
+
+fn pin_flags(failures: u32, max: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked: CK_FLAGS) -> CK_FLAGS {
+    if failures >= max {
+        locked
+    } else if failures + 1 == max {
+        final_try | low
+    } else if failures > 0 {
+        low
+    } else {
+        0
+    }
+}
+
+/// Makes a new token record with its SO PIN slot (C_InitToken on a free slot).
+pub fn new_token_record(
+    store: &Store,
+    token_id: i64,
+    so_pin: &[u8],
+    label: &[u8; 32],
+    serial: &str,
+    token_key: &SealKey,
+) -> Result<TokenRecord> {
+    let so = store.make_pin_slot(token_id, Role::SecurityOfficer, "", so_pin, token_key)?;
+    Ok(TokenRecord {
+        label: label.to_vec(),
+        serial: serial.to_string(),
+        pins: vec![so],
+        max_failures: store.config.max_failures,
+    })
+}
+
+/// CK_TOKEN_INFO with every field filled (strings blank padded).
+pub fn token_info(label: &[u8], serial: &str, flags: CK_FLAGS, sessions: usize, rw: usize) -> CK_TOKEN_INFO {
+    let version = CK_VERSION { major: 0, minor: 1 };
+    CK_TOKEN_INFO {
+        label: padded::<32>(label),
+        manufacturerID: padded::<32>(b"Strongroom"),
+        model: padded::<16>(b"Strongroom soft"),
+        serialNumber: padded::<16>(serial.as_bytes()),
+        flags,
+        ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+        ulSessionCount: sessions as CK_ULONG,
+        ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+        ulRwSessionCount: rw as CK_ULONG,
+        ulMaxPinLen: MAX_PIN_LEN as CK_ULONG,
+        ulMinPinLen: MIN_PIN_LEN as CK_ULONG,
+        ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
+        ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+        ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+        ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
+        hardwareVersion: version,
+        firmwareVersion: version,
+        utcTime: [b' '; 16],
+    }
+}
