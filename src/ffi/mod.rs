@@ -8,7 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
-mod exports;
+pub mod exports;
 mod mechanism;
 pub mod sys;
 mod tables;
