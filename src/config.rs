@@ -129,8 +129,14 @@ impl Config {
             return Err(Error::general("pin.max_failures must be at least 1"));
         }
         Ok(Config {
-            store: StoreConfig { dir, kdf, max_failures },
-            log_level: env("STRONGROOM_LOG").or(file.log.level).unwrap_or_else(|| "warn".into()),
+            store: StoreConfig {
+                dir,
+                kdf,
+                max_failures,
+            },
+            log_level: env("STRONGROOM_LOG")
+                .or(file.log.level)
+                .unwrap_or_else(|| "warn".into()),
             log_file: file.log.file,
         })
     }

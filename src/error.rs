@@ -101,7 +101,9 @@ pub enum Error {
     CurveNotSupported,
     DomainParamsInvalid,
     /// The output buffer is too small; `needed` bytes are required (§5.2).
-    BufferTooSmall { needed: usize },
+    BufferTooSmall {
+        needed: usize,
+    },
 }
 
 impl Error {
@@ -205,7 +207,9 @@ impl fmt::Display for Error {
             Error::General(why) => write!(f, "internal error: {why}"),
             Error::Device(why) => write!(f, "store error: {why}"),
             Error::Tampered(why) => write!(f, "record failed authentication: {why}"),
-            Error::BufferTooSmall { needed } => write!(f, "buffer too small, {needed} bytes needed"),
+            Error::BufferTooSmall { needed } => {
+                write!(f, "buffer too small, {needed} bytes needed")
+            }
             other => write!(f, "{other:?}"),
         }
     }
@@ -231,7 +235,10 @@ mod tests {
 
     #[test]
     fn buffer_too_small_maps_to_its_code() {
-        assert_eq!(Error::BufferTooSmall { needed: 3 }.rv(), CKR_BUFFER_TOO_SMALL);
+        assert_eq!(
+            Error::BufferTooSmall { needed: 3 }.rv(),
+            CKR_BUFFER_TOO_SMALL
+        );
         assert_eq!(Error::Tampered("x".into()).rv(), CKR_DEVICE_ERROR);
         assert_eq!(Error::ArgumentsBad("p").rv(), CKR_ARGUMENTS_BAD);
     }

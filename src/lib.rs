@@ -3,14 +3,14 @@
 //! `unsafe` code lives only in [`ffi`]; everything else is safe Rust.
 #![deny(unsafe_code)]
 
-pub mod crypto;
 pub mod config;
+pub mod crypto;
 pub mod error;
-pub mod mechanism;
-pub mod module;
-pub mod session;
-pub mod token;
-pub mod object;
-pub mod store;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod mechanism;
+pub mod module;
+pub mod object;
+pub mod session;
+pub mod store;
+pub mod token;

@@ -41,8 +41,14 @@ pub struct SessionObject {
 
 /// Where an object handle points.
 pub enum ObjectRef {
-    Token { token: Arc<Token>, obj_id: i64, version: i64 },
-    Session { handle: CK_OBJECT_HANDLE },
+    Token {
+        token: Arc<Token>,
+        obj_id: i64,
+        version: i64,
+    },
+    Session {
+        handle: CK_OBJECT_HANDLE,
+    },
 }
 
 /// A resolved object: where it lives and its current attributes.
@@ -59,15 +65,27 @@ pub struct Module {
     session_objects: RwLock<HashMap<CK_OBJECT_HANDLE, SessionObject>>,
     next_session: AtomicU64,
     next_session_object: AtomicU64,
+    /// Keys parsed once for the provider, by handle (handles are never
+    /// reused and key material never changes, so entries never go stale).
+    pub(crate) prepared: RwLock<HashMap<CK_OBJECT_HANDLE, Arc<crate::mechanism::keys::Prepared>>>,
 }
 
 fn init_logging(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match &cfg.log_file {
-        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            Ok(f) => builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).try_init(),
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => builder
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .try_init(),
             Err(_) => builder.with_writer(std::io::stderr).try_init(),
         },
         None => builder.with_writer(std::io::stderr).try_init(),
@@ -77,7 +95,9 @@ fn init_logging(cfg: &Config) {
 /// C_Initialize (v3.0 §5.4).
 pub fn initialize(args: InitArgs) -> Result<()> {
     if args.mutex_callbacks != 0 && args.mutex_callbacks != 4 {
-        return Err(Error::ArgumentsBad("mutex callbacks must be all set or all NULL"));
+        return Err(Error::ArgumentsBad(
+            "mutex callbacks must be all set or all NULL",
+        ));
     }
     // Mutex callbacks without CKF_OS_LOCKING_OK: we use our own (native)
     // locks, which the spec allows only when the OS locking flag is set; the
@@ -112,6 +132,7 @@ pub fn initialize(args: InitArgs) -> Result<()> {
         session_objects: RwLock::new(HashMap::new()),
         next_session: AtomicU64::new(1),
         next_session_object: AtomicU64::new(0),
+        prepared: RwLock::new(HashMap::new()),
     };
     module.refresh_slots()?;
     tracing::debug!(store = %cfg.store.dir.display(), "initialized");
@@ -160,7 +181,11 @@ pub fn info() -> CK_INFO {
 fn serial_for(token_id: i64) -> Result<String> {
     let mut r = [0u8; 4];
     getrandom::fill(&mut r).map_err(|e| Error::general(format!("getrandom: {e}")))?;
-    Ok(format!("{:08x}{:08x}", token_id as u32, u32::from_le_bytes(r)))
+    Ok(format!(
+        "{:08x}{:08x}",
+        token_id as u32,
+        u32::from_le_bytes(r)
+    ))
 }
 
 impl Module {
@@ -172,7 +197,9 @@ impl Module {
         let mut tokens = self.tokens.write();
         for row in rows {
             let slot_id = CK_SLOT_ID::try_from(row.slot_id).map_err(Error::general)?;
-            let stale = tokens.get(&slot_id).is_some_and(|t| t.token_id != row.token_id);
+            let stale = tokens
+                .get(&slot_id)
+                .is_some_and(|t| t.token_id != row.token_id);
             if stale || !tokens.contains_key(&slot_id) {
                 tokens.insert(slot_id, Arc::new(Token::new(self.store.clone(), row)?));
             }
@@ -242,7 +269,13 @@ impl Module {
                 let (all, rw) = self.session_counts(slot);
                 t.info(all, rw)
             }
-            None => Ok(token::token_info(b"", &format!("free-slot-{slot}"), CKF_RNG | CKF_LOGIN_REQUIRED, 0, 0)),
+            None => Ok(token::token_info(
+                b"",
+                &format!("free-slot-{slot}"),
+                CKF_RNG | CKF_LOGIN_REQUIRED,
+                0,
+                0,
+            )),
         }
     }
 
@@ -251,26 +284,47 @@ impl Module {
         token::check_pin_len(so_pin)?;
         match self.check_slot(slot)? {
             Some(t) => {
-                if self.sessions.read().values().any(|s| s.token.slot_id == slot) {
+                if self
+                    .sessions
+                    .read()
+                    .values()
+                    .any(|s| s.token.slot_id == slot)
+                {
                     return Err(Error::SessionExists);
                 }
                 t.reinitialize(so_pin, label)?;
                 // Session objects of the old token are gone with it.
-                self.session_objects.write().retain(|_, o| o.token_id != t.token_id);
+                self.session_objects
+                    .write()
+                    .retain(|_, o| o.token_id != t.token_id);
                 Ok(())
             }
             None => {
                 let key = SealKey::random()?;
                 let slot_id = i64::try_from(slot).map_err(|_| Error::SlotIdInvalid)?;
                 let store = self.store.clone();
+                // Argon2id runs here, before the store's write transaction.
+                let so_kek = self.store.stretch_new_pin(so_pin)?;
                 let created = self.store.create_token(slot_id, &|token_id| {
-                    token::new_token_record(&store, token_id, so_pin, label, &serial_for(token_id)?, &key)
+                    token::new_token_record(
+                        &store,
+                        token_id,
+                        &so_kek,
+                        label,
+                        &serial_for(token_id)?,
+                        &key,
+                    )
                 })?;
                 if created.is_none() {
                     // Another process initialised this slot first: now it is
                     // an existing token, and re-initialising needs its SO PIN.
                     self.refresh_slots()?;
-                    return self.init_token(slot, so_pin, label);
+                    if self.tokens.read().contains_key(&slot) {
+                        return self.init_token(slot, so_pin, label);
+                    }
+                    return Err(Error::device(format!(
+                        "slot {slot} holds a token whose record cannot be read"
+                    )));
                 }
                 self.refresh_slots()
             }
@@ -281,7 +335,11 @@ impl Module {
 
     /// Looks a session up; the table lock is released before returning.
     pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
-        self.sessions.read().get(&h).cloned().ok_or(Error::SessionHandleInvalid)
+        self.sessions
+            .read()
+            .get(&h)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid)
     }
 
     /// C_OpenSession (v3.0 §5.6).
@@ -296,7 +354,12 @@ impl Module {
         }
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         let handle = CK_SESSION_HANDLE::try_from(n).map_err(|_| Error::SessionCount)?;
-        let s = Arc::new(Session { handle, token, rw, ops: Default::default() });
+        let s = Arc::new(Session {
+            handle,
+            token,
+            rw,
+            ops: Default::default(),
+        });
         self.sessions.write().insert(handle, s);
         Ok(handle)
     }
@@ -304,9 +367,30 @@ impl Module {
     /// C_CloseSession: destroys the session's objects; closing the last
     /// session of a token logs it out (v3.0 §5.6).
     pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        let s = self.sessions.write().remove(&h).ok_or(Error::SessionHandleInvalid)?;
-        self.session_objects.write().retain(|_, o| o.session != h);
-        let token_still_open = self.sessions.read().values().any(|o| o.token.slot_id == s.token.slot_id);
+        let s = self
+            .sessions
+            .write()
+            .remove(&h)
+            .ok_or(Error::SessionHandleInvalid)?;
+        let mut gone = Vec::new();
+        self.session_objects.write().retain(|handle, o| {
+            let keep = o.session != h;
+            if !keep {
+                gone.push(*handle);
+            }
+            keep
+        });
+        if !gone.is_empty() {
+            let mut prepared = self.prepared.write();
+            for handle in gone {
+                prepared.remove(&handle);
+            }
+        }
+        let token_still_open = self
+            .sessions
+            .read()
+            .values()
+            .any(|o| o.token.slot_id == s.token.slot_id);
         if !token_still_open {
             s.token.reset_login();
         }
@@ -332,7 +416,13 @@ impl Module {
     // ----- login -----
 
     /// C_Login / C_LoginUser (v3.0 §5.6). `user_name` names a crypto user.
-    pub fn login(&self, h: CK_SESSION_HANDLE, user_type: CK_USER_TYPE, pin: &[u8], user_name: Option<&[u8]>) -> Result<()> {
+    pub fn login(
+        &self,
+        h: CK_SESSION_HANDLE,
+        user_type: CK_USER_TYPE,
+        pin: &[u8],
+        user_name: Option<&[u8]>,
+    ) -> Result<()> {
         let s = self.session(h)?;
         let role = match user_type {
             CKU_SO => Role::SecurityOfficer,
@@ -340,18 +430,19 @@ impl Module {
             CKU_CONTEXT_SPECIFIC => return Err(Error::OperationNotInitialized),
             _ => return Err(Error::UserTypeInvalid),
         };
-        match s.token.user_type() {
-            Some(t) if t == user_type => return Err(Error::UserAlreadyLoggedIn),
-            Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
-            None => {}
-        }
         if role == Role::SecurityOfficer
-            && self.sessions.read().values().any(|o| o.token.slot_id == s.token.slot_id && !o.rw)
+            && self
+                .sessions
+                .read()
+                .values()
+                .any(|o| o.token.slot_id == s.token.slot_id && !o.rw)
         {
             return Err(Error::SessionReadOnlyExists);
         }
         let name = match user_name {
-            Some(n) => std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?,
+            Some(n) => {
+                std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?
+            }
             None => "",
         };
         if !name.is_empty() {
@@ -365,7 +456,13 @@ impl Module {
         let s = self.session(h)?;
         s.token.logout()?;
         // Operations of every session of this token end with the login.
-        let sessions: Vec<_> = self.sessions.read().values().filter(|o| o.token.slot_id == s.token.slot_id).cloned().collect();
+        let sessions: Vec<_> = self
+            .sessions
+            .read()
+            .values()
+            .filter(|o| o.token.slot_id == s.token.slot_id)
+            .cloned()
+            .collect();
         for o in sessions {
             o.ops.lock().clear();
         }
@@ -388,8 +485,10 @@ impl Module {
 
     // ----- objects -----
 
-    fn actor(s: &Session) -> Actor {
-        Actor { is_so: s.token.user_type() == Some(CKU_SO) }
+    pub(crate) fn actor(s: &Session) -> Actor {
+        Actor {
+            is_so: s.token.user_type() == Some(CKU_SO),
+        }
     }
 
     /// Object handle layout: token objects are `2 * id` (ids from the store,
@@ -412,12 +511,19 @@ impl Module {
             if o.token_id != s.token.token_id || !s.token.visible(&o.object) {
                 return Err(Error::ObjectHandleInvalid);
             }
-            return Ok(Resolved { at: ObjectRef::Session { handle: h }, object: o.object.clone() });
+            return Ok(Resolved {
+                at: ObjectRef::Session { handle: h },
+                object: o.object.clone(),
+            });
         }
         let obj_id = i64::try_from(h / 2).map_err(|_| Error::ObjectHandleInvalid)?;
         let found = s.token.object(obj_id)?.ok_or(Error::ObjectHandleInvalid)?;
         Ok(Resolved {
-            at: ObjectRef::Token { token: s.token.clone(), obj_id, version: found.version },
+            at: ObjectRef::Token {
+                token: s.token.clone(),
+                obj_id,
+                version: found.version,
+            },
             object: found.object,
         })
     }
@@ -441,11 +547,18 @@ impl Module {
             Self::token_handle(id)
         } else {
             let n = self.next_session_object.fetch_add(1, Ordering::Relaxed);
-            let h = n.checked_mul(2).and_then(|v| v.checked_add(1)).ok_or(Error::DeviceMemory)?;
+            let h = n
+                .checked_mul(2)
+                .and_then(|v| v.checked_add(1))
+                .ok_or(Error::DeviceMemory)?;
             let h = CK_OBJECT_HANDLE::try_from(h).map_err(|_| Error::DeviceMemory)?;
             self.session_objects.write().insert(
                 h,
-                SessionObject { session: s.handle, token_id: s.token.token_id, object: Arc::new(obj) },
+                SessionObject {
+                    session: s.handle,
+                    token_id: s.token.token_id,
+                    object: Arc::new(obj),
+                },
             );
             Ok(h)
         }
@@ -457,7 +570,11 @@ impl Module {
 
     /// C_CreateObject (v3.0 §5.7). Key material of imported keys is checked
     /// and completed by the mechanism layer.
-    pub fn create_object(&self, h: CK_SESSION_HANDLE, raw: &[RawAttribute]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn create_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        raw: &[RawAttribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
         let template = Self::parse_template(raw)?;
         let obj = rules::build(&template, &[], Origin::Create, Self::actor(&s))?;
@@ -465,7 +582,12 @@ impl Module {
         self.store_new(&s, obj)
     }
 
-    pub fn copy_object(&self, h: CK_SESSION_HANDLE, src: CK_OBJECT_HANDLE, raw: &[RawAttribute]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn copy_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        src: CK_OBJECT_HANDLE,
+        raw: &[RawAttribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
         let template = Self::parse_template(raw)?;
         let found = self.resolve(&s, src)?;
@@ -480,6 +602,7 @@ impl Module {
             return Err(Error::ActionProhibited);
         }
         Self::check_write(&s, &found.object)?;
+        self.prepared.write().remove(&oh);
         match found.at {
             ObjectRef::Session { handle } => {
                 self.session_objects.write().remove(&handle);
@@ -499,14 +622,24 @@ impl Module {
     }
 
     /// C_GetAttributeValue: one result per requested type, in order.
-    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, types: &[u64]) -> Result<Vec<Result<Encoded>>> {
+    pub fn get_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        types: &[u64],
+    ) -> Result<Vec<Result<Encoded>>> {
         let s = self.session(h)?;
         let found = self.resolve(&s, oh)?;
         Ok(types.iter().map(|t| found.object.read(*t)).collect())
     }
 
     /// C_SetAttributeValue (v3.0 §5.7).
-    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, raw: &[RawAttribute]) -> Result<()> {
+    pub fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        raw: &[RawAttribute],
+    ) -> Result<()> {
         let s = self.session(h)?;
         let template = Self::parse_template(raw)?;
         for _ in 0..100 {
@@ -520,7 +653,11 @@ impl Module {
                     }
                     return Ok(());
                 }
-                ObjectRef::Token { token, obj_id, version } => {
+                ObjectRef::Token {
+                    token,
+                    obj_id,
+                    version,
+                } => {
                     if token.update_object(obj_id, version, &updated)? {
                         return Ok(());
                     }
@@ -542,7 +679,9 @@ impl Module {
         if let Some(template) = template {
             for id in s.token.candidates(&template)? {
                 match s.token.object(id) {
-                    Ok(Some(o)) if o.object.matches(&template) => found.push_back(Self::token_handle(id)?),
+                    Ok(Some(o)) if o.object.matches(&template) => {
+                        found.push_back(Self::token_handle(id)?)
+                    }
                     Ok(_) => {}
                     // A damaged record is logged and skipped; the rest of the token works.
                     Err(Error::Tampered(_)) => {}
@@ -552,7 +691,11 @@ impl Module {
             let objs = self.session_objects.read();
             let mut session_hits: Vec<_> = objs
                 .iter()
-                .filter(|(_, o)| o.token_id == s.token.token_id && s.token.visible(&o.object) && o.object.matches(&template))
+                .filter(|(_, o)| {
+                    o.token_id == s.token.token_id
+                        && s.token.visible(&o.object)
+                        && o.object.matches(&template)
+                })
                 .map(|(h, _)| *h)
                 .collect();
             session_hits.sort_unstable();

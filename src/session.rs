@@ -3,7 +3,7 @@
 //! "operation active" and "not initialized" come from one place.
 
 use crate::error::{Error, Result};
-use crate::mechanism::ops::{CipherOp, DigestOp, SignOp, VerifyOp, MessageOp};
+use crate::mechanism::ops::{CipherOp, DigestOp, MessageOp, SignOp, VerifyOp};
 use crate::token::Token;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
@@ -73,7 +73,12 @@ impl Session {
         if self.rw {
             flags |= CKF_RW_SESSION;
         }
-        CK_SESSION_INFO { slotID: self.token.slot_id, state: self.state(), flags, ulDeviceError: 0 }
+        CK_SESSION_INFO {
+            slotID: self.token.slot_id,
+            state: self.state(),
+            flags,
+            ulDeviceError: 0,
+        }
     }
 
     /// Writes to token objects need a read/write session.

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::store::seal::SealKey;
-use crate::store::{Role, StoredObject, TokenKeys, TokenRecord, TokenRow, Store};
+use crate::store::{Role, Store, StoredObject, TokenKeys, TokenRecord, TokenRow};
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -21,8 +21,15 @@ const CACHE_LIMIT: usize = 50_000;
 #[derive(Clone)]
 pub enum Login {
     Public,
-    User { name: String, key: SealKey },
-    So { key: SealKey },
+    User {
+        name: String,
+        key: SealKey,
+        epoch: u64,
+    },
+    So {
+        key: SealKey,
+        epoch: u64,
+    },
 }
 
 impl Login {
@@ -47,6 +54,9 @@ pub struct Token {
     pub slot_id: CK_SLOT_ID,
     store: Arc<Store>,
     login: RwLock<Login>,
+    /// Serialises C_Login/C_Logout of this process so that two logins cannot
+    /// both pass the "already logged in" check; never held by crypto.
+    login_gate: Mutex<()>,
     record: RwLock<TokenRow>,
     cache: Mutex<Cache>,
 }
@@ -74,7 +84,12 @@ impl Token {
             token_id: row.token_id,
             slot_id,
             login: RwLock::new(Login::Public),
-            cache: Mutex::new(Cache { objects: HashMap::new(), seen_counter: store.change_counter(), seen_seq: seq }),
+            login_gate: Mutex::new(()),
+            cache: Mutex::new(Cache {
+                objects: HashMap::new(),
+                seen_counter: store.change_counter(),
+                seen_seq: seq,
+            }),
             record: RwLock::new(row),
             store,
         })
@@ -91,11 +106,13 @@ impl Token {
     /// The keys that open this token's records right now.
     pub fn keys(&self) -> TokenKeys {
         let token = match &*self.login.read() {
-            Login::User { key, .. } => Some(key.clone()),
-            Login::So { key } => Some(key.clone()),
+            Login::User { key, .. } | Login::So { key, .. } => Some(key.clone()),
             Login::Public => None,
         };
-        TokenKeys { installation: self.store.installation_key().clone(), token }
+        TokenKeys {
+            installation: self.store.installation_key().clone(),
+            token,
+        }
     }
 
     /// Whether private objects are visible (a normal user is logged in).
@@ -124,12 +141,30 @@ impl Token {
         let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED;
         if let Some(user) = r.pin(Role::User, "") {
             flags |= CKF_USER_PIN_INITIALIZED;
-            flags |= pin_flags(user.failures, r.max_failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+            flags |= pin_flags(
+                user.failures,
+                r.max_failures,
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            );
         }
         if let Some(so) = r.pin(Role::SecurityOfficer, "") {
-            flags |= pin_flags(so.failures, r.max_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
+            flags |= pin_flags(
+                so.failures,
+                r.max_failures,
+                CKF_SO_PIN_COUNT_LOW,
+                CKF_SO_PIN_FINAL_TRY,
+                CKF_SO_PIN_LOCKED,
+            );
         }
-        Ok(token_info(&r.label, &r.serial, flags, session_count, rw_count))
+        Ok(token_info(
+            &r.label,
+            &r.serial,
+            flags,
+            session_count,
+            rw_count,
+        ))
     }
 
     // ----- login -----
@@ -138,12 +173,42 @@ impl Token {
     /// PIN is checked (so parallel guessing cannot outrun the counter), resets
     /// the count on success.
     pub fn login(&self, role: Role, name: &str, pin: &[u8]) -> Result<()> {
+        let _gate = self.login_gate.lock();
+        let wanted = match role {
+            Role::User => CKU_USER,
+            Role::SecurityOfficer => CKU_SO,
+        };
+        match self.user_type() {
+            Some(t) if t == wanted => return Err(Error::UserAlreadyLoggedIn),
+            Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
+            None => {}
+        }
         let key = self.check_pin(role, name, pin)?;
+        let epoch = self.record.read().record.epoch;
         *self.login.write() = match role {
-            Role::User => Login::User { name: name.to_string(), key },
-            Role::SecurityOfficer => Login::So { key },
+            Role::User => Login::User {
+                name: name.to_string(),
+                key,
+                epoch,
+            },
+            Role::SecurityOfficer => Login::So { key, epoch },
         };
         self.clear_cache();
+        Ok(())
+    }
+
+    /// Fails with `CKR_USER_NOT_LOGGED_IN` (and logs out) when another
+    /// process re-initialised the token since this login: the key we hold
+    /// no longer opens anything and must not seal new records.
+    pub fn check_epoch(&self) -> Result<()> {
+        let held = match &*self.login.read() {
+            Login::User { epoch, .. } | Login::So { epoch, .. } => *epoch,
+            Login::Public => return Ok(()),
+        };
+        if self.refresh_record()?.record.epoch != held {
+            self.reset_login();
+            return Err(Error::UserNotLoggedIn);
+        }
         Ok(())
     }
 
@@ -183,6 +248,7 @@ impl Token {
     }
 
     pub fn logout(&self) -> Result<()> {
+        let _gate = self.login_gate.lock();
         let mut login = self.login.write();
         if matches!(*login, Login::Public) {
             return Err(Error::UserNotLoggedIn);
@@ -202,13 +268,19 @@ impl Token {
     /// C_InitPIN (SO logged in): a new user PIN slot for the token key.
     pub fn init_user_pin(&self, pin: &[u8]) -> Result<()> {
         check_pin_len(pin)?;
-        let key = match &*self.login.read() {
-            Login::So { key } => key.clone(),
+        let (key, epoch) = match &*self.login.read() {
+            Login::So { key, epoch } => (key.clone(), *epoch),
             _ => return Err(Error::UserNotLoggedIn),
         };
-        let slot = self.store.make_pin_slot(self.token_id, Role::User, "", pin, &key)?;
+        let slot = self
+            .store
+            .make_pin_slot(self.token_id, Role::User, "", pin, &key)?;
         let ((), row) = self.store.update_token(self.token_id, false, |rec| {
-            rec.pins.retain(|p| !(p.role == Role::User && p.name.is_empty()));
+            if rec.epoch != epoch {
+                return Err(Error::UserNotLoggedIn);
+            }
+            rec.pins
+                .retain(|p| !(p.role == Role::User && p.name.is_empty()));
             rec.pins.push(slot.clone());
             Ok(())
         })?;
@@ -225,10 +297,15 @@ impl Token {
             Login::User { name, .. } => (Role::User, name.clone()),
             Login::Public => (Role::User, String::new()),
         };
+        // The key comes from the old PIN itself, so it is always current.
         let key = self.check_pin(role, &name, old)?;
-        let slot = self.store.make_pin_slot(self.token_id, role, &name, new, &key)?;
+        let slot = self
+            .store
+            .make_pin_slot(self.token_id, role, &name, new, &key)?;
         let ((), row) = self.store.update_token(self.token_id, false, |rec| {
-            let s = rec.pin_mut(role, &name).ok_or(Error::UserPinNotInitialized)?;
+            let s = rec
+                .pin_mut(role, &name)
+                .ok_or(Error::UserPinNotInitialized)?;
             *s = slot.clone();
             Ok(())
         })?;
@@ -270,6 +347,7 @@ impl Token {
             }
         }
         let keys = self.keys();
+        let counter_before = self.store.change_counter();
         let found = match self.store.object(&keys, self.token_id, obj_id) {
             Ok(f) => f,
             Err(e @ Error::Tampered(_)) => {
@@ -280,10 +358,14 @@ impl Token {
         };
         let Some(found) = found else { return Ok(None) };
         let mut c = self.cache.lock();
-        if c.objects.len() >= CACHE_LIMIT {
-            c.objects.clear();
+        // Cache only if nothing changed while we read: otherwise a refresh in
+        // between could have evicted a newer state we would now hide.
+        if c.seen_counter == counter_before && self.store.change_counter() == counter_before {
+            if c.objects.len() >= CACHE_LIMIT {
+                c.objects.clear();
+            }
+            c.objects.insert(obj_id, found.clone());
         }
-        c.objects.insert(obj_id, found.clone());
         Ok(self.visible(&found.object).then_some(found))
     }
 
@@ -308,7 +390,9 @@ impl Token {
                     if class == 1 && !private {
                         continue;
                     }
-                    if let Some(tag) = Store::tag_for(&keys, self.token_id, class, u64::from(ty), &value) {
+                    if let Some(tag) =
+                        Store::tag_for(&keys, self.token_id, class, u64::from(ty), &value)
+                    {
                         ids.extend(self.store.ids_by_tag(self.token_id, &tag)?);
                     }
                 }
@@ -317,17 +401,30 @@ impl Token {
                 return Ok(ids);
             }
         }
-        Ok(self.store.object_ids(self.token_id, private)?.into_iter().map(|(id, _)| id).collect())
+        Ok(self
+            .store
+            .object_ids(self.token_id, private)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 
     pub fn insert_object(&self, obj: &Object) -> Result<i64> {
+        if obj.is_private() {
+            self.check_epoch()?;
+        }
         self.store.insert_object(&self.keys(), self.token_id, obj)
     }
 
     /// Writes a changed object; fails with `KeyChanged`-free semantics: if
     /// another process changed it first, the caller retries on fresh data.
     pub fn update_object(&self, obj_id: i64, version: i64, obj: &Object) -> Result<bool> {
-        let ok = self.store.update_object(&self.keys(), self.token_id, obj_id, version, obj)?;
+        if obj.is_private() {
+            self.check_epoch()?;
+        }
+        let ok = self
+            .store
+            .update_object(&self.keys(), self.token_id, obj_id, version, obj)?;
         self.cache.lock().objects.remove(&obj_id);
         Ok(ok)
     }
@@ -343,10 +440,14 @@ impl Token {
     pub fn reinitialize(&self, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
         self.check_pin(Role::SecurityOfficer, "", so_pin)?;
         let key = SealKey::random()?;
-        let so = self.store.make_pin_slot(self.token_id, Role::SecurityOfficer, "", so_pin, &key)?;
+        let so =
+            self.store
+                .make_pin_slot(self.token_id, Role::SecurityOfficer, "", so_pin, &key)?;
+        let epoch = random_epoch()?;
         let ((), row) = self.store.update_token(self.token_id, true, |rec| {
             rec.label = label.to_vec();
             rec.pins = vec![so.clone()];
+            rec.epoch = epoch;
             Ok(())
         })?;
         self.set_record(row);
@@ -355,7 +456,13 @@ impl Token {
     }
 }
 
-fn pin_flags(failures: u32, max: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked: CK_FLAGS) -> CK_FLAGS {
+fn pin_flags(
+    failures: u32,
+    max: u32,
+    low: CK_FLAGS,
+    final_try: CK_FLAGS,
+    locked: CK_FLAGS,
+) -> CK_FLAGS {
     if failures >= max {
         locked
     } else if failures + 1 == max {
@@ -367,26 +474,40 @@ fn pin_flags(failures: u32, max: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked
     }
 }
 
-/// Makes a new token record with its SO PIN slot (C_InitToken on a free slot).
+/// Makes a new token record with its SO PIN slot (C_InitToken on a free
+/// slot); the PIN was stretched before the store transaction began.
 pub fn new_token_record(
     store: &Store,
     token_id: i64,
-    so_pin: &[u8],
+    so_kek: &crate::store::PinKek,
     label: &[u8; 32],
     serial: &str,
     token_key: &SealKey,
 ) -> Result<TokenRecord> {
-    let so = store.make_pin_slot(token_id, Role::SecurityOfficer, "", so_pin, token_key)?;
+    let so = store.seal_pin_slot(token_id, Role::SecurityOfficer, "", so_kek, token_key)?;
     Ok(TokenRecord {
         label: label.to_vec(),
         serial: serial.to_string(),
         pins: vec![so],
         max_failures: store.config.max_failures,
+        epoch: random_epoch()?,
     })
 }
 
+fn random_epoch() -> Result<u64> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| Error::general(format!("getrandom: {e}")))?;
+    Ok(u64::from_le_bytes(b))
+}
+
 /// CK_TOKEN_INFO with every field filled (strings blank padded).
-pub fn token_info(label: &[u8], serial: &str, flags: CK_FLAGS, sessions: usize, rw: usize) -> CK_TOKEN_INFO {
+pub fn token_info(
+    label: &[u8],
+    serial: &str,
+    flags: CK_FLAGS,
+    sessions: usize,
+    rw: usize,
+) -> CK_TOKEN_INFO {
     let version = CK_VERSION { major: 0, minor: 1 };
     CK_TOKEN_INFO {
         label: padded::<32>(label),

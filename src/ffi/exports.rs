@@ -3,8 +3,8 @@
 
 use super::mechanism::{mechanism_in, GcmMessageParams};
 use super::{
-    attributes_out, bytes_in, export, out_bytes, out_list, read_in, template_in, to_usize, types_in,
-    write_out,
+    attributes_out, bytes_in, export, out_bytes, out_list, read_in, template_in, to_usize,
+    types_in, write_out,
 };
 use crate::error::{Error, Result};
 use crate::module::{self, InitArgs};
@@ -14,7 +14,9 @@ use std::ffi::c_void;
 /// Reads a PIN; NULL is `CKR_ARGUMENTS_BAD` (no protected authentication path).
 unsafe fn pin_in<'a>(p: *const CK_UTF8CHAR, len: CK_ULONG) -> Result<&'a [u8]> {
     if p.is_null() {
-        return Err(Error::ArgumentsBad("NULL PIN: this token has no protected authentication path"));
+        return Err(Error::ArgumentsBad(
+            "NULL PIN: this token has no protected authentication path",
+        ));
     }
     // SAFETY: `p` holds `len` bytes per the PKCS#11 contract of the caller.
     unsafe { bytes_in(p, len) }

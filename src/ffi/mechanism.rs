@@ -37,7 +37,9 @@ unsafe fn param<T: Copy>(p: *const std::ffi::c_void, len: CK_ULONG) -> Result<T>
 /// `p` must be NULL or point to `len` readable bytes.
 unsafe fn field(p: *const CK_BYTE, len: CK_ULONG) -> Result<Vec<u8>> {
     // SAFETY: forwarded contract.
-    unsafe { bytes_in(p, len) }.map(<[u8]>::to_vec).map_err(|_| Error::MechanismParamInvalid)
+    unsafe { bytes_in(p, len) }
+        .map(<[u8]>::to_vec)
+        .map_err(|_| Error::MechanismParamInvalid)
 }
 
 /// Parses an application's mechanism.
@@ -54,10 +56,15 @@ pub(crate) unsafe fn mechanism_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
         CKM_AES_CTR => {
             // SAFETY: forwarded contract.
             let c: CK_AES_CTR_PARAMS = unsafe { param(pp, len)? };
-            Param::Ctr { counter_bits: u64::from(c.ulCounterBits), block: c.cb }
+            Param::Ctr {
+                counter_bits: u64::from(c.ulCounterBits),
+                block: c.cb,
+            }
         }
         CKM_AES_GCM => {
-            if to_usize(len)? == size_of::<LegacyGcmParams>() && size_of::<LegacyGcmParams>() != size_of::<CK_GCM_PARAMS>() {
+            if to_usize(len)? == size_of::<LegacyGcmParams>()
+                && size_of::<LegacyGcmParams>() != size_of::<CK_GCM_PARAMS>()
+            {
                 // SAFETY: forwarded contract.
                 let g: LegacyGcmParams = unsafe { param(pp, len)? };
                 // SAFETY: pointers come with their lengths from the application.
@@ -96,16 +103,32 @@ pub(crate) unsafe fn mechanism_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
             if o.source == 0 && !label.is_empty() {
                 return Err(Error::MechanismParamInvalid);
             }
-            Param::Oaep { hash: o.hashAlg, mgf: o.mgf, label }
+            Param::Oaep {
+                hash: o.hashAlg,
+                mgf: o.mgf,
+                label,
+            }
         }
-        CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS
-        | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS => {
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS => {
             // SAFETY: forwarded contract.
             let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param(pp, len)? };
-            Param::Pss { hash: s.hashAlg, mgf: s.mgf, salt_len: u64::from(s.sLen) }
+            Param::Pss {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                salt_len: u64::from(s.sLen),
+            }
         }
-        CKM_SHA_1_HMAC_GENERAL | CKM_SHA224_HMAC_GENERAL | CKM_SHA256_HMAC_GENERAL
-        | CKM_SHA384_HMAC_GENERAL | CKM_SHA512_HMAC_GENERAL | CKM_AES_CMAC_GENERAL => {
+        CKM_SHA_1_HMAC_GENERAL
+        | CKM_SHA224_HMAC_GENERAL
+        | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL
+        | CKM_SHA512_HMAC_GENERAL
+        | CKM_AES_CMAC_GENERAL => {
             // SAFETY: forwarded contract.
             let l: CK_MAC_GENERAL_PARAMS = unsafe { param(pp, len)? };
             Param::MacLen(u64::from(l))

@@ -79,7 +79,9 @@ pub(crate) unsafe fn bytes_in<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<&'
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Error::ArgumentsBad("NULL data pointer with a non-zero length"));
+        return Err(Error::ArgumentsBad(
+            "NULL data pointer with a non-zero length",
+        ));
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
@@ -124,7 +126,11 @@ pub(crate) unsafe fn out_bytes(
 ) -> Result<()> {
     // SAFETY: per the caller's contract on `plen`.
     let cap = unsafe { read_in(plen)? };
-    let cap = if p.is_null() { None } else { Some(to_usize(cap)?) };
+    let cap = if p.is_null() {
+        None
+    } else {
+        Some(to_usize(cap)?)
+    };
     match f(cap) {
         Ok(Output::Length(n)) => {
             // SAFETY: `plen` is valid for writes (caller).
@@ -161,7 +167,11 @@ pub(crate) unsafe fn out_bytes(
 /// # Safety
 /// `pcount` valid for reads and writes; `p`, if not NULL, valid for writes of
 /// `*pcount` items.
-pub(crate) unsafe fn out_list<T: Copy>(p: *mut T, pcount: *mut CK_ULONG, items: &[T]) -> Result<()> {
+pub(crate) unsafe fn out_list<T: Copy>(
+    p: *mut T,
+    pcount: *mut CK_ULONG,
+    items: &[T],
+) -> Result<()> {
     if pcount.is_null() {
         return Err(Error::ArgumentsBad("NULL count pointer"));
     }
@@ -174,7 +184,9 @@ pub(crate) unsafe fn out_list<T: Copy>(p: *mut T, pcount: *mut CK_ULONG, items: 
     // SAFETY: as above.
     unsafe { write_out(pcount, to_ulong(items.len())?)? };
     if cap < items.len() {
-        return Err(Error::BufferTooSmall { needed: items.len() });
+        return Err(Error::BufferTooSmall {
+            needed: items.len(),
+        });
     }
     for (i, item) in items.iter().enumerate() {
         // SAFETY: `p` holds at least `cap >= items.len()` items (caller).
@@ -193,7 +205,11 @@ pub(crate) unsafe fn template_in(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<
     unsafe { template_in_depth(p, n, 0) }
 }
 
-unsafe fn template_in_depth(p: *const CK_ATTRIBUTE, n: CK_ULONG, depth: u32) -> Result<Vec<RawAttribute>> {
+unsafe fn template_in_depth(
+    p: *const CK_ATTRIBUTE,
+    n: CK_ULONG,
+    depth: u32,
+) -> Result<Vec<RawAttribute>> {
     let n = to_usize(n)?;
     if n == 0 {
         return Ok(Vec::new());
@@ -218,7 +234,9 @@ unsafe fn template_in_depth(p: *const CK_ATTRIBUTE, n: CK_ULONG, depth: u32) -> 
             let count = to_ulong(len / size)?;
             // SAFETY: a template attribute's value is an array of
             // `ulValueLen / sizeof(CK_ATTRIBUTE)` attributes (v3.0 §4.1).
-            RawValue::Template(unsafe { template_in_depth(a.pValue as *const CK_ATTRIBUTE, count, depth + 1)? })
+            RawValue::Template(unsafe {
+                template_in_depth(a.pValue as *const CK_ATTRIBUTE, count, depth + 1)?
+            })
         } else {
             // SAFETY: `pValue` holds `ulValueLen` bytes (caller).
             let bytes = unsafe { bytes_in(a.pValue as *const u8, a.ulValueLen)? };
@@ -242,7 +260,9 @@ pub(crate) unsafe fn types_in(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec
         return Err(Error::ArgumentsBad("NULL template with a non-zero count"));
     }
     // SAFETY: `p` points to `n` attributes (caller).
-    Ok((0..n).map(|i| u64::from(unsafe { p.add(i).read_unaligned() }.type_)).collect())
+    Ok((0..n)
+        .map(|i| u64::from(unsafe { p.add(i).read_unaligned() }.type_))
+        .collect())
 }
 
 /// Fills the application's template for C_GetAttributeValue (v3.0 §5.7):
@@ -252,7 +272,10 @@ pub(crate) unsafe fn types_in(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec
 /// # Safety
 /// `p` points to `results.len()` writable attributes whose non-NULL `pValue`
 /// buffers hold `ulValueLen` bytes.
-pub(crate) unsafe fn attributes_out(p: *mut CK_ATTRIBUTE, results: Vec<Result<Encoded>>) -> Result<()> {
+pub(crate) unsafe fn attributes_out(
+    p: *mut CK_ATTRIBUTE,
+    results: Vec<Result<Encoded>>,
+) -> Result<()> {
     let mut first_err: Option<Error> = None;
     for (i, r) in results.into_iter().enumerate() {
         // SAFETY: `p` has `results.len()` entries (caller); `i` is in range.

@@ -51,7 +51,11 @@ impl SharedCounter {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(Error::device(format!("mmap {}: {}", path.display(), std::io::Error::last_os_error())));
+            return Err(Error::device(format!(
+                "mmap {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            )));
         }
         Ok(SharedCounter { ptr })
     }

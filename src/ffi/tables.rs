@@ -101,7 +101,10 @@ static FUNCTIONS_V2: CK_FUNCTION_LIST_3_0 = v2_entries!(CK_VERSION { major: 2, m
 
 // The v2.40 layout is a prefix of the v3.0 one: check it at compile time.
 const _: () = {
-    assert!(std::mem::offset_of!(CK_FUNCTION_LIST_3_0, C_WaitForSlotEvent) == std::mem::offset_of!(CK_FUNCTION_LIST, C_WaitForSlotEvent));
+    assert!(
+        std::mem::offset_of!(CK_FUNCTION_LIST_3_0, C_WaitForSlotEvent)
+            == std::mem::offset_of!(CK_FUNCTION_LIST, C_WaitForSlotEvent)
+    );
     assert!(std::mem::size_of::<CK_FUNCTION_LIST>() <= std::mem::size_of::<CK_FUNCTION_LIST_3_0>());
 };
 
@@ -136,20 +139,29 @@ pub(crate) fn interfaces() -> [CK_INTERFACE; 2] {
 }
 
 /// C_GetInterface: by name (only "PKCS 11"), optional version and flags.
-pub(crate) fn find_interface(name: Option<&[u8]>, version: Option<CK_VERSION>, flags: CK_FLAGS) -> Result<*mut CK_INTERFACE> {
+pub(crate) fn find_interface(
+    name: Option<&[u8]>,
+    version: Option<CK_VERSION>,
+    flags: CK_FLAGS,
+) -> Result<*mut CK_INTERFACE> {
     if let Some(n) = name {
         if n != &INTERFACE_NAME[..7] {
             return Err(Error::ArgumentsBad("unknown interface name"));
         }
     }
     if flags != 0 {
-        return Err(Error::ArgumentsBad("no interface offers the requested flags"));
+        return Err(Error::ArgumentsBad(
+            "no interface offers the requested flags",
+        ));
     }
     let table = &INTERFACES.0;
     let pick = match version {
         None => 0,
         Some(CK_VERSION { major: 3, minor: 0 }) => 0,
-        Some(CK_VERSION { major: 2, minor: 40 }) => 1,
+        Some(CK_VERSION {
+            major: 2,
+            minor: 40,
+        }) => 1,
         Some(_) => return Err(Error::ArgumentsBad("interface version not offered")),
     };
     Ok(&table[pick] as *const CK_INTERFACE as *mut CK_INTERFACE)

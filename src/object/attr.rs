@@ -29,16 +29,44 @@ pub enum Kind {
 pub fn kind_of(t: AttrType) -> Kind {
     let t = t as CK_ATTRIBUTE_TYPE;
     match t {
-        CKA_TOKEN | CKA_PRIVATE | CKA_MODIFIABLE | CKA_COPYABLE | CKA_DESTROYABLE
-        | CKA_TRUSTED | CKA_SENSITIVE | CKA_ENCRYPT | CKA_DECRYPT | CKA_WRAP | CKA_UNWRAP
-        | CKA_SIGN | CKA_SIGN_RECOVER | CKA_VERIFY | CKA_VERIFY_RECOVER | CKA_DERIVE
-        | CKA_EXTRACTABLE | CKA_LOCAL | CKA_NEVER_EXTRACTABLE | CKA_ALWAYS_SENSITIVE
-        | CKA_WRAP_WITH_TRUSTED | CKA_ALWAYS_AUTHENTICATE | CKA_RESET_ON_INIT
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE
+        | CKA_TRUSTED
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY
+        | CKA_VERIFY_RECOVER
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_WRAP_WITH_TRUSTED
+        | CKA_ALWAYS_AUTHENTICATE
+        | CKA_RESET_ON_INIT
         | CKA_HAS_RESET => Kind::Bool,
-        CKA_CLASS | CKA_KEY_TYPE | CKA_CERTIFICATE_TYPE | CKA_CERTIFICATE_CATEGORY
-        | CKA_VALUE_LEN | CKA_MODULUS_BITS | CKA_KEY_GEN_MECHANISM
-        | CKA_JAVA_MIDP_SECURITY_DOMAIN | CKA_NAME_HASH_ALGORITHM | CKA_HW_FEATURE_TYPE
-        | CKA_PRIME_BITS | CKA_SUBPRIME_BITS | CKA_VALUE_BITS | CKA_MECHANISM_TYPE
+        CKA_CLASS
+        | CKA_KEY_TYPE
+        | CKA_CERTIFICATE_TYPE
+        | CKA_CERTIFICATE_CATEGORY
+        | CKA_VALUE_LEN
+        | CKA_MODULUS_BITS
+        | CKA_KEY_GEN_MECHANISM
+        | CKA_JAVA_MIDP_SECURITY_DOMAIN
+        | CKA_NAME_HASH_ALGORITHM
+        | CKA_HW_FEATURE_TYPE
+        | CKA_PRIME_BITS
+        | CKA_SUBPRIME_BITS
+        | CKA_VALUE_BITS
+        | CKA_MECHANISM_TYPE
         | CKA_PROFILE_ID => Kind::Ulong,
         CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Kind::Template,
         CKA_ALLOWED_MECHANISMS => Kind::Mechanisms,
@@ -84,7 +112,10 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn new(ty: CK_ATTRIBUTE_TYPE, value: Value) -> Self {
-        Attribute { ty: ty as AttrType, value }
+        Attribute {
+            ty: ty as AttrType,
+            value,
+        }
     }
 }
 
@@ -272,7 +303,9 @@ impl<'a> Reader<'a> {
     }
     fn list(&mut self, depth: u32) -> Result<Vec<Attribute>> {
         if depth > 4 {
-            return Err(Error::Tampered("attribute templates nested too deep".into()));
+            return Err(Error::Tampered(
+                "attribute templates nested too deep".into(),
+            ));
         }
         let n = self.u32()?;
         let mut out = Vec::with_capacity(n.min(256));
@@ -306,7 +339,9 @@ pub fn deserialize(buf: &[u8]) -> Result<Vec<Attribute>> {
     let mut r = Reader { buf };
     let list = r.list(0)?;
     if !r.buf.is_empty() {
-        return Err(Error::Tampered("trailing bytes after attribute list".into()));
+        return Err(Error::Tampered(
+            "trailing bytes after attribute list".into(),
+        ));
     }
     Ok(list)
 }

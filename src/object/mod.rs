@@ -28,7 +28,10 @@ impl Object {
     pub fn attributes(&self) -> Vec<Attribute> {
         self.attrs
             .iter()
-            .map(|(ty, value)| Attribute { ty: *ty, value: value.clone() })
+            .map(|(ty, value)| Attribute {
+                ty: *ty,
+                value: value.clone(),
+            })
             .collect()
     }
 
@@ -72,7 +75,8 @@ impl Object {
     }
 
     pub fn key_type(&self) -> Option<CK_KEY_TYPE> {
-        self.ulong(CKA_KEY_TYPE).and_then(|k| CK_KEY_TYPE::try_from(k).ok())
+        self.ulong(CKA_KEY_TYPE)
+            .and_then(|k| CK_KEY_TYPE::try_from(k).ok())
     }
 
     pub fn is_token(&self) -> bool {
@@ -90,7 +94,9 @@ impl Object {
     /// True when every attribute of `template` is present with an equal
     /// value (C_FindObjectsInit matching, v3.0 §5.7).
     pub fn matches(&self, template: &[Attribute]) -> bool {
-        template.iter().all(|a| self.attrs.get(&a.ty) == Some(&a.value))
+        template
+            .iter()
+            .all(|a| self.attrs.get(&a.ty) == Some(&a.value))
     }
 
     /// Reads one attribute for C_GetAttributeValue: sensitive values are
@@ -154,43 +160,87 @@ mod tests {
         assert!(!o.bool(CKA_ALWAYS_SENSITIVE));
         assert!(!o.bool(CKA_NEVER_EXTRACTABLE));
         assert!(o.bool(CKA_ENCRYPT));
-        assert_eq!(o.read(u64::from(CKA_VALUE)).err(), Some(Error::AttributeSensitive));
-        assert_eq!(o.read(u64::from(CKA_MODULUS)).err(), Some(Error::AttributeTypeInvalid));
+        assert_eq!(
+            o.read(u64::from(CKA_VALUE)).err(),
+            Some(Error::AttributeSensitive)
+        );
+        assert_eq!(
+            o.read(u64::from(CKA_MODULUS)).err(),
+            Some(Error::AttributeTypeInvalid)
+        );
     }
 
     #[test]
     fn create_rejects_what_the_spec_forbids() {
         let mut t = aes_template();
         t.push(b(CKA_LOCAL, true));
-        assert_eq!(build(&t, &[], Origin::Create, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
+        assert_eq!(
+            build(&t, &[], Origin::Create, Actor::default()).unwrap_err(),
+            Error::AttributeReadOnly
+        );
         let mut t = aes_template();
         t.push(by(CKA_MODULUS, b"x"));
-        assert_eq!(build(&t, &[], Origin::Create, Actor::default()).unwrap_err(), Error::AttributeTypeInvalid);
+        assert_eq!(
+            build(&t, &[], Origin::Create, Actor::default()).unwrap_err(),
+            Error::AttributeTypeInvalid
+        );
         let mut t = aes_template();
         t.push(b(CKA_TRUSTED, true));
-        assert_eq!(build(&t, &[], Origin::Create, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
+        assert_eq!(
+            build(&t, &[], Origin::Create, Actor::default()).unwrap_err(),
+            Error::AttributeReadOnly
+        );
         assert!(build(&t, &[], Origin::Create, Actor { is_so: true }).is_ok());
         let t = vec![ul(CKA_CLASS, CKO_SECRET_KEY), ul(CKA_KEY_TYPE, CKK_AES)];
-        assert_eq!(build(&t, &[], Origin::Create, Actor::default()).unwrap_err(), Error::TemplateIncomplete);
+        assert_eq!(
+            build(&t, &[], Origin::Create, Actor::default()).unwrap_err(),
+            Error::TemplateIncomplete
+        );
         let mut t = aes_template();
         t.push(b(CKA_TOKEN, true));
         t.push(b(CKA_TOKEN, false));
-        assert_eq!(build(&t, &[], Origin::Create, Actor::default()).unwrap_err(), Error::TemplateInconsistent);
+        assert_eq!(
+            build(&t, &[], Origin::Create, Actor::default()).unwrap_err(),
+            Error::TemplateInconsistent
+        );
     }
 
     #[test]
     fn generated_key_records_its_history() {
-        let t = vec![ul(CKA_CLASS, CKO_SECRET_KEY), ul(CKA_KEY_TYPE, CKK_AES), b(CKA_EXTRACTABLE, false)];
+        let t = vec![
+            ul(CKA_CLASS, CKO_SECRET_KEY),
+            ul(CKA_KEY_TYPE, CKK_AES),
+            b(CKA_EXTRACTABLE, false),
+        ];
         let material = vec![by(CKA_VALUE, &[1; 32]), ul(CKA_VALUE_LEN, 32)];
-        let o = build(&t, &material, Origin::Generate { mechanism: CKM_AES_KEY_GEN }, Actor::default()).unwrap();
+        let o = build(
+            &t,
+            &material,
+            Origin::Generate {
+                mechanism: CKM_AES_KEY_GEN,
+            },
+            Actor::default(),
+        )
+        .unwrap();
         assert!(o.bool(CKA_LOCAL));
         assert!(o.bool(CKA_ALWAYS_SENSITIVE));
         assert!(o.bool(CKA_NEVER_EXTRACTABLE));
-        assert_eq!(o.ulong(CKA_KEY_GEN_MECHANISM), Some(u64::from(CKM_AES_KEY_GEN)));
+        assert_eq!(
+            o.ulong(CKA_KEY_GEN_MECHANISM),
+            Some(u64::from(CKM_AES_KEY_GEN))
+        );
         // The template may not carry key material for a generated key.
         let mut t2 = t.clone();
         t2.push(by(CKA_VALUE, &[1; 32]));
-        assert!(build(&t2, &material, Origin::Generate { mechanism: CKM_AES_KEY_GEN }, Actor::default()).is_err());
+        assert!(build(
+            &t2,
+            &material,
+            Origin::Generate {
+                mechanism: CKM_AES_KEY_GEN
+            },
+            Actor::default()
+        )
+        .is_err());
     }
 
     #[test]
@@ -200,11 +250,29 @@ mod tests {
         let o = build(&t, &[], Origin::Create, Actor::default()).unwrap();
         assert!(o.read(u64::from(CKA_VALUE)).is_ok());
         let o2 = modify(&o, &[b(CKA_SENSITIVE, true)], false, Actor::default()).unwrap();
-        assert_eq!(modify(&o2, &[b(CKA_SENSITIVE, false)], false, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
+        assert_eq!(
+            modify(&o2, &[b(CKA_SENSITIVE, false)], false, Actor::default()).unwrap_err(),
+            Error::AttributeReadOnly
+        );
         let o3 = modify(&o2, &[b(CKA_EXTRACTABLE, false)], false, Actor::default()).unwrap();
-        assert_eq!(modify(&o3, &[b(CKA_EXTRACTABLE, true)], false, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
-        assert_eq!(modify(&o3, &[ul(CKA_KEY_TYPE, CKK_GENERIC_SECRET)], false, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
-        assert_eq!(modify(&o3, &[b(CKA_TOKEN, true)], false, Actor::default()).unwrap_err(), Error::AttributeReadOnly);
+        assert_eq!(
+            modify(&o3, &[b(CKA_EXTRACTABLE, true)], false, Actor::default()).unwrap_err(),
+            Error::AttributeReadOnly
+        );
+        assert_eq!(
+            modify(
+                &o3,
+                &[ul(CKA_KEY_TYPE, CKK_GENERIC_SECRET)],
+                false,
+                Actor::default()
+            )
+            .unwrap_err(),
+            Error::AttributeReadOnly
+        );
+        assert_eq!(
+            modify(&o3, &[b(CKA_TOKEN, true)], false, Actor::default()).unwrap_err(),
+            Error::AttributeReadOnly
+        );
         assert!(modify(&o3, &[b(CKA_TOKEN, true)], true, Actor::default()).is_ok());
     }
 
@@ -214,7 +282,13 @@ mod tests {
         t.push(b(CKA_MODIFIABLE, false));
         t.push(b(CKA_COPYABLE, false));
         let o = build(&t, &[], Origin::Create, Actor::default()).unwrap();
-        assert_eq!(modify(&o, &[by(CKA_LABEL, b"x")], false, Actor::default()).unwrap_err(), Error::ActionProhibited);
-        assert_eq!(modify(&o, &[], true, Actor::default()).unwrap_err(), Error::ActionProhibited);
+        assert_eq!(
+            modify(&o, &[by(CKA_LABEL, b"x")], false, Actor::default()).unwrap_err(),
+            Error::ActionProhibited
+        );
+        assert_eq!(
+            modify(&o, &[], true, Actor::default()).unwrap_err(),
+            Error::ActionProhibited
+        );
     }
 }

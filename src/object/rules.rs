@@ -163,7 +163,10 @@ const RSA_PRIVATE: &[Rule] = &[
 /// §6.3.3/§6.3.4 EC public and private keys (and Edwards keys, §6.3.5).
 /// CKA_EC_POINT on the private key is this token's addition (computed), read
 /// by OpenSSL's engine.
-const EC_PUBLIC: &[Rule] = &[r(CKA_EC_PARAMS, REQUIRED), r(CKA_EC_POINT, REQUIRED | MATERIAL)];
+const EC_PUBLIC: &[Rule] = &[
+    r(CKA_EC_PARAMS, REQUIRED),
+    r(CKA_EC_POINT, REQUIRED | MATERIAL),
+];
 const EC_PRIVATE: &[Rule] = &[
     r(CKA_EC_PARAMS, REQUIRED),
     r(CKA_VALUE, REQUIRED | MATERIAL | SENSITIVE),
@@ -254,11 +257,17 @@ pub fn default_value(
         CKA_EXTRACTABLE => b(true),
         CKA_WRAP_WITH_TRUSTED | CKA_TRUSTED | CKA_ALWAYS_AUTHENTICATE => b(false),
         CKA_SIGN_RECOVER | CKA_VERIFY_RECOVER => b(false),
-        CKA_ID | CKA_SUBJECT | CKA_START_DATE | CKA_END_DATE | CKA_APPLICATION
-        | CKA_OBJECT_ID | CKA_ISSUER | CKA_SERIAL_NUMBER | CKA_URL
-        | CKA_HASH_OF_SUBJECT_PUBLIC_KEY | CKA_HASH_OF_ISSUER_PUBLIC_KEY => {
-            Some(Value::bytes(Vec::new()))
-        }
+        CKA_ID
+        | CKA_SUBJECT
+        | CKA_START_DATE
+        | CKA_END_DATE
+        | CKA_APPLICATION
+        | CKA_OBJECT_ID
+        | CKA_ISSUER
+        | CKA_SERIAL_NUMBER
+        | CKA_URL
+        | CKA_HASH_OF_SUBJECT_PUBLIC_KEY
+        | CKA_HASH_OF_ISSUER_PUBLIC_KEY => Some(Value::bytes(Vec::new())),
         CKA_VALUE if class == CKO_DATA => Some(Value::bytes(Vec::new())),
         CKA_CERTIFICATE_CATEGORY => Some(Value::Ulong(0)),
         CKA_JAVA_MIDP_SECURITY_DOMAIN => Some(Value::Ulong(0)),
@@ -299,7 +308,10 @@ pub enum Origin {
 
 fn check_template_consistent(template: &[Attribute]) -> Result<()> {
     for (i, a) in template.iter().enumerate() {
-        if template[..i].iter().any(|b| b.ty == a.ty && b.value != a.value) {
+        if template[..i]
+            .iter()
+            .any(|b| b.ty == a.ty && b.value != a.value)
+        {
             return Err(Error::TemplateInconsistent);
         }
     }
@@ -307,10 +319,12 @@ fn check_template_consistent(template: &[Attribute]) -> Result<()> {
 }
 
 fn ulong_of(template: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<u64> {
-    template.iter().find_map(|a| match (&a.value, a.ty == u64::from(ty)) {
-        (Value::Ulong(v), true) => Some(*v),
-        _ => None,
-    })
+    template
+        .iter()
+        .find_map(|a| match (&a.value, a.ty == u64::from(ty)) {
+            (Value::Ulong(v), true) => Some(*v),
+            _ => None,
+        })
 }
 
 fn as_ck(v: u64) -> Result<CK_ULONG> {
@@ -342,11 +356,15 @@ pub fn build(
     ) {
         return Err(Error::AttributeValueInvalid);
     }
-    let key_type = match ulong_of(template, CKA_KEY_TYPE).or_else(|| ulong_of(material, CKA_KEY_TYPE)) {
-        Some(k) => Some(as_ck(k)?),
-        None => None,
-    };
-    if let (Some(t), Some(m)) = (ulong_of(template, CKA_KEY_TYPE), ulong_of(material, CKA_KEY_TYPE)) {
+    let key_type =
+        match ulong_of(template, CKA_KEY_TYPE).or_else(|| ulong_of(material, CKA_KEY_TYPE)) {
+            Some(k) => Some(as_ck(k)?),
+            None => None,
+        };
+    if let (Some(t), Some(m)) = (
+        ulong_of(template, CKA_KEY_TYPE),
+        ulong_of(material, CKA_KEY_TYPE),
+    ) {
         if t != m {
             return Err(Error::TemplateInconsistent);
         }
@@ -400,10 +418,13 @@ pub fn build(
             if obj.get(ty).is_some() {
                 continue;
             }
+            // A required attribute is never defaulted (e.g. a certificate's
+            // CKA_SUBJECT, which keys default to empty).
+            if rule.flags & REQUIRED != 0 && rule.flags & COMPUTED == 0 {
+                return Err(Error::TemplateIncomplete);
+            }
             if let Some(v) = default_value(class, key_type, rule.ty) {
                 obj.set(Attribute::new(rule.ty, v));
-            } else if rule.flags & REQUIRED != 0 && rule.flags & COMPUTED == 0 {
-                return Err(Error::TemplateIncomplete);
             }
         }
     }
@@ -423,11 +444,20 @@ pub fn build(
                 Origin::Derive {
                     base_always_sensitive,
                     base_never_extractable,
-                } => (base_always_sensitive && sensitive, base_never_extractable && !extractable),
+                } => (
+                    base_always_sensitive && sensitive,
+                    base_never_extractable && !extractable,
+                ),
                 Origin::Create | Origin::Unwrap => (false, false),
             };
-            obj.set(Attribute::new(CKA_ALWAYS_SENSITIVE, Value::Bool(always_sensitive)));
-            obj.set(Attribute::new(CKA_NEVER_EXTRACTABLE, Value::Bool(never_extractable)));
+            obj.set(Attribute::new(
+                CKA_ALWAYS_SENSITIVE,
+                Value::Bool(always_sensitive),
+            ));
+            obj.set(Attribute::new(
+                CKA_NEVER_EXTRACTABLE,
+                Value::Bool(never_extractable),
+            ));
         }
     }
     Ok(obj)

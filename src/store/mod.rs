@@ -48,8 +48,19 @@ pub struct PinSlot {
 
 impl std::fmt::Debug for PinSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PinSlot({} {:?}, {} failures)", self.name, self.role, self.failures)
+        write!(
+            f,
+            "PinSlot({} {:?}, {} failures)",
+            self.name, self.role, self.failures
+        )
     }
+}
+
+/// A stretched PIN with its salt and cost, ready to seal a PIN slot.
+pub struct PinKek {
+    salt: Vec<u8>,
+    kdf: KdfParams,
+    kek: SealKey,
 }
 
 /// The sealed token record.
@@ -62,6 +73,10 @@ pub struct TokenRecord {
     pub pins: Vec<PinSlot>,
     /// Failed logins that lock a PIN.
     pub max_failures: u32,
+    /// Changes whenever the token key changes (C_InitToken); a process
+    /// holding a key of an older epoch must log in again.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl TokenRecord {
@@ -69,7 +84,9 @@ impl TokenRecord {
         self.pins.iter().find(|p| p.role == role && p.name == name)
     }
     pub fn pin_mut(&mut self, role: Role, name: &str) -> Option<&mut PinSlot> {
-        self.pins.iter_mut().find(|p| p.role == role && p.name == name)
+        self.pins
+            .iter_mut()
+            .find(|p| p.role == role && p.name == name)
     }
 }
 
@@ -107,7 +124,8 @@ pub struct TokenKeys {
 }
 
 /// Attributes whose keyed tags go into the find index.
-pub const INDEXED: [cryptoki_sys::CK_ATTRIBUTE_TYPE; 2] = [cryptoki_sys::CKA_LABEL, cryptoki_sys::CKA_ID];
+pub const INDEXED: [cryptoki_sys::CK_ATTRIBUTE_TYPE; 2] =
+    [cryptoki_sys::CKA_LABEL, cryptoki_sys::CKA_ID];
 
 /// The token-facing store.
 pub struct Store {
@@ -132,10 +150,16 @@ fn pin_aad(token_id: i64, role: Role, name: &str) -> Vec<u8> {
 /// Creates `dir` (and parents) with mode 0700 if missing.
 fn ensure_private_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     if !dir.is_dir() {
-        return Err(Error::device(format!("{} is not a directory", dir.display())));
+        return Err(Error::device(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     Ok(())
 }
@@ -146,9 +170,19 @@ fn installation_key(dir: &Path) -> Result<SealKey> {
     let path = dir.join("installation.key");
     if !path.exists() {
         let key = SealKey::random()?;
-        let tmp = dir.join(format!("installation.key.{}.tmp", std::process::id()));
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| Error::general(format!("getrandom: {e}")))?;
+        let tmp = dir.join(format!(
+            "installation.key.{}.{:016x}.tmp",
+            std::process::id(),
+            u64::from_le_bytes(nonce)
+        ));
         {
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(key.expose())?;
             f.sync_all()?;
         }
@@ -179,7 +213,12 @@ impl Store {
         let installation_key = installation_key(&config.dir)?;
         let backend = sqlite::SqliteBackend::open(&config.dir.join("strongroom.db"))?;
         let changes = SharedCounter::open(&config.dir.join("changes.shm"))?;
-        Ok(Store { backend: Box::new(backend), installation_key, changes, config })
+        Ok(Store {
+            backend: Box::new(backend),
+            installation_key,
+            changes,
+            config,
+        })
     }
 
     pub fn installation_key(&self) -> &SealKey {
@@ -198,15 +237,28 @@ impl Store {
     // ----- tokens -----
 
     fn open_token(&self, raw: backend::RawToken) -> Result<TokenRow> {
-        let plain = seal::open(&self.installation_key, &token_aad(raw.token_id, raw.version), &raw.blob)?;
-        let record: TokenRecord =
-            serde_json::from_slice(&plain).map_err(|e| Error::Tampered(format!("token record: {e}")))?;
-        Ok(TokenRow { token_id: raw.token_id, slot_id: raw.slot_id, version: raw.version, record })
+        let plain = seal::open(
+            &self.installation_key,
+            &token_aad(raw.token_id, raw.version),
+            &raw.blob,
+        )?;
+        let record: TokenRecord = serde_json::from_slice(&plain)
+            .map_err(|e| Error::Tampered(format!("token record: {e}")))?;
+        Ok(TokenRow {
+            token_id: raw.token_id,
+            slot_id: raw.slot_id,
+            version: raw.version,
+            record,
+        })
     }
 
     fn seal_token(&self, record: &TokenRecord, token_id: i64, version: i64) -> Result<Vec<u8>> {
         let plain = Zeroizing::new(serde_json::to_vec(record).map_err(Error::general)?);
-        seal::seal(&self.installation_key, &token_aad(token_id, version), &plain)
+        seal::seal(
+            &self.installation_key,
+            &token_aad(token_id, version),
+            &plain,
+        )
     }
 
     /// Every initialised token. A token whose record fails authentication is
@@ -217,14 +269,21 @@ impl Store {
             let (id, slot) = (raw.token_id, raw.slot_id);
             match self.open_token(raw) {
                 Ok(t) => out.push(t),
-                Err(e) => tracing::error!(token_id = id, slot_id = slot, "token record unreadable: {e}"),
+                Err(e) => tracing::error!(
+                    token_id = id,
+                    slot_id = slot,
+                    "token record unreadable: {e}"
+                ),
             }
         }
         Ok(out)
     }
 
     pub fn token(&self, token_id: i64) -> Result<TokenRow> {
-        let raw = self.backend.token(token_id)?.ok_or(Error::TokenNotPresent)?;
+        let raw = self
+            .backend
+            .token(token_id)?
+            .ok_or(Error::TokenNotPresent)?;
         self.open_token(raw)
     }
 
@@ -254,7 +313,10 @@ impl Store {
             let mut row = self.token(token_id)?;
             let out = f(&mut row.record)?;
             let seal = |id: i64, version: i64| self.seal_token(&row.record, id, version);
-            if self.backend.update_token(token_id, row.version, wipe_objects, &seal)? {
+            if self
+                .backend
+                .update_token(token_id, row.version, wipe_objects, &seal)?
+            {
                 self.changed();
                 row.version += 1;
                 return Ok((out, row));
@@ -265,6 +327,35 @@ impl Store {
 
     // ----- PINs -----
 
+    /// Stretches a new PIN (the slow part, done before any transaction).
+    pub fn stretch_new_pin(&self, pin: &[u8]) -> Result<PinKek> {
+        let mut salt = vec![0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| Error::general(format!("getrandom: {e}")))?;
+        let kdf = self.config.kdf;
+        let kek = seal::stretch_pin(pin, &salt, kdf)?;
+        Ok(PinKek { salt, kdf, kek })
+    }
+
+    /// Makes a PIN slot holding `token_key` under an already stretched PIN.
+    pub fn seal_pin_slot(
+        &self,
+        token_id: i64,
+        role: Role,
+        name: &str,
+        kek: &PinKek,
+        token_key: &SealKey,
+    ) -> Result<PinSlot> {
+        let wrapped_key = seal::seal(&kek.kek, &pin_aad(token_id, role, name), token_key.expose())?;
+        Ok(PinSlot {
+            name: name.to_string(),
+            role,
+            salt: kek.salt.clone(),
+            kdf: kek.kdf,
+            wrapped_key,
+            failures: 0,
+        })
+    }
+
     /// Makes a PIN slot holding `token_key` under `pin`.
     pub fn make_pin_slot(
         &self,
@@ -274,19 +365,19 @@ impl Store {
         pin: &[u8],
         token_key: &SealKey,
     ) -> Result<PinSlot> {
-        let mut salt = vec![0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| Error::general(format!("getrandom: {e}")))?;
-        let kdf = self.config.kdf;
-        let kek = seal::stretch_pin(pin, &salt, kdf)?;
-        let wrapped_key = seal::seal(&kek, &pin_aad(token_id, role, name), token_key.expose())?;
-        Ok(PinSlot { name: name.to_string(), role, salt, kdf, wrapped_key, failures: 0 })
+        let kek = self.stretch_new_pin(pin)?;
+        self.seal_pin_slot(token_id, role, name, &kek, token_key)
     }
 
     /// Opens a PIN slot: the token key if the PIN is right (the AES-GCM tag
     /// check is the constant-time PIN comparison), `PinIncorrect` otherwise.
     pub fn open_pin_slot(&self, token_id: i64, slot: &PinSlot, pin: &[u8]) -> Result<SealKey> {
         let kek = seal::stretch_pin(pin, &slot.salt, slot.kdf)?;
-        match seal::open(&kek, &pin_aad(token_id, slot.role, &slot.name), &slot.wrapped_key) {
+        match seal::open(
+            &kek,
+            &pin_aad(token_id, slot.role, &slot.name),
+            &slot.wrapped_key,
+        ) {
             Ok(k) => SealKey::from_bytes(&k),
             Err(_) => Err(Error::PinIncorrect),
         }
@@ -306,15 +397,26 @@ impl Store {
         INDEXED
             .iter()
             .filter_map(|ty| {
-                obj.bytes(*ty).map(|v| index_key.tag(&[&token_id.to_le_bytes(), &(*ty as u64).to_le_bytes(), v]))
+                obj.bytes(*ty).map(|v| {
+                    index_key.tag(&[&token_id.to_le_bytes(), &(*ty as u64).to_le_bytes(), v])
+                })
             })
             .collect()
     }
 
     /// The index tag for an attribute value under one key class.
-    pub fn tag_for(keys: &TokenKeys, token_id: i64, key_class: u8, ty: u64, value: &[u8]) -> Option<[u8; 16]> {
+    pub fn tag_for(
+        keys: &TokenKeys,
+        token_id: i64,
+        key_class: u8,
+        ty: u64,
+        value: &[u8],
+    ) -> Option<[u8; 16]> {
         let key = Self::key_for(keys, key_class).ok()?;
-        Some(key.derive(b"index").tag(&[&token_id.to_le_bytes(), &ty.to_le_bytes(), value]))
+        Some(
+            key.derive(b"index")
+                .tag(&[&token_id.to_le_bytes(), &ty.to_le_bytes(), value]),
+        )
     }
 
     fn seal_object(
@@ -328,7 +430,11 @@ impl Store {
         let key = Self::key_for(keys, key_class)?;
         let mut plain = Zeroizing::new(Vec::with_capacity(obj.size() + 64));
         attr::serialize(&obj.attributes(), &mut plain)?;
-        seal::seal(key, &object_aad(token_id, obj_id, version, key_class), &plain)
+        seal::seal(
+            key,
+            &object_aad(token_id, obj_id, version, key_class),
+            &plain,
+        )
     }
 
     /// Stores a new token object; returns its id.
@@ -336,8 +442,11 @@ impl Store {
         let key_class = u8::from(obj.is_private());
         let key = Self::key_for(keys, key_class)?;
         let tags = Self::index_tags(token_id, key, obj);
-        let seal = |id: i64, version: i64| Self::seal_object(keys, token_id, key_class, obj, id, version);
-        let id = self.backend.insert_object(token_id, key_class, &tags, &seal)?;
+        let seal =
+            |id: i64, version: i64| Self::seal_object(keys, token_id, key_class, obj, id, version);
+        let id = self
+            .backend
+            .insert_object(token_id, key_class, &tags, &seal)?;
         self.changed();
         Ok(id)
     }
@@ -355,7 +464,9 @@ impl Store {
         let key = Self::key_for(keys, key_class)?;
         let tags = Self::index_tags(token_id, key, obj);
         let seal = |id: i64, v: i64| Self::seal_object(keys, token_id, key_class, obj, id, v);
-        let ok = self.backend.update_object(token_id, obj_id, version, key_class, &tags, &seal)?;
+        let ok = self
+            .backend
+            .update_object(token_id, obj_id, version, key_class, &tags, &seal)?;
         self.changed();
         Ok(ok)
     }
@@ -369,25 +480,46 @@ impl Store {
     /// Reads and opens one object. `Ok(None)` if it does not exist or is
     /// private while no user is logged in; `Err(Tampered)` if it fails
     /// authentication.
-    pub fn object(&self, keys: &TokenKeys, token_id: i64, obj_id: i64) -> Result<Option<StoredObject>> {
+    pub fn object(
+        &self,
+        keys: &TokenKeys,
+        token_id: i64,
+        obj_id: i64,
+    ) -> Result<Option<StoredObject>> {
         match self.backend.object(token_id, obj_id)? {
             None => Ok(None),
             Some(raw) => self.open_object(keys, token_id, raw),
         }
     }
 
-    fn open_object(&self, keys: &TokenKeys, token_id: i64, raw: RawObject) -> Result<Option<StoredObject>> {
+    fn open_object(
+        &self,
+        keys: &TokenKeys,
+        token_id: i64,
+        raw: RawObject,
+    ) -> Result<Option<StoredObject>> {
         let key = match Self::key_for(keys, raw.key_class) {
             Ok(k) => k,
             Err(_) => return Ok(None),
         };
-        let plain = seal::open(key, &object_aad(token_id, raw.obj_id, raw.version, raw.key_class), &raw.blob)
-            .map_err(|e| Error::Tampered(format!("object {}: {e}", raw.obj_id)))?;
+        let plain = seal::open(
+            key,
+            &object_aad(token_id, raw.obj_id, raw.version, raw.key_class),
+            &raw.blob,
+        )
+        .map_err(|e| Error::Tampered(format!("object {}: {e}", raw.obj_id)))?;
         let object = Object::from_attributes(attr::deserialize(&plain)?);
         if u8::from(object.is_private()) != raw.key_class {
-            return Err(Error::Tampered(format!("object {}: key class mismatch", raw.obj_id)));
+            return Err(Error::Tampered(format!(
+                "object {}: key class mismatch",
+                raw.obj_id
+            )));
         }
-        Ok(Some(StoredObject { obj_id: raw.obj_id, version: raw.version, object: Arc::new(object) }))
+        Ok(Some(StoredObject {
+            obj_id: raw.obj_id,
+            version: raw.version,
+            object: Arc::new(object),
+        }))
     }
 
     /// Candidate ids carrying an index tag.
@@ -420,7 +552,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = StoreConfig {
             dir: dir.path().join("nested/store"),
-            kdf: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+            kdf: KdfParams {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
             max_failures: 10,
         };
         let s = Store::open(cfg).unwrap();
@@ -428,7 +564,13 @@ mod tests {
     }
 
     fn record() -> TokenRecord {
-        TokenRecord { label: b"t".to_vec(), serial: "0001".into(), pins: vec![], max_failures: 10 }
+        TokenRecord {
+            label: b"t".to_vec(),
+            serial: "0001".into(),
+            pins: vec![],
+            max_failures: 10,
+            epoch: 0,
+        }
     }
 
     #[test]
@@ -436,7 +578,10 @@ mod tests {
         let (_d, s) = test_store();
         let mode = fs::metadata(&s.config.dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        let mode = fs::metadata(s.config.dir.join("installation.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(s.config.dir.join("installation.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -445,7 +590,12 @@ mod tests {
         let (_d, s) = test_store();
         let id = s.create_token(1, &|_| Ok(record())).unwrap().unwrap();
         assert!(s.create_token(1, &|_| Ok(record())).unwrap().is_none());
-        let (_, row) = s.update_token(id, false, |r| { r.serial = "0002".into(); Ok(()) }).unwrap();
+        let (_, row) = s
+            .update_token(id, false, |r| {
+                r.serial = "0002".into();
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(row.record.serial, "0002");
         assert_eq!(s.tokens().unwrap()[0].record.serial, "0002");
     }
@@ -455,26 +605,44 @@ mod tests {
         let (_d, s) = test_store();
         let k = SealKey::random().unwrap();
         let slot = s.make_pin_slot(7, Role::User, "", b"1234", &k).unwrap();
-        assert_eq!(s.open_pin_slot(7, &slot, b"1234").unwrap().expose(), k.expose());
-        assert_eq!(s.open_pin_slot(7, &slot, b"1235").unwrap_err(), Error::PinIncorrect);
+        assert_eq!(
+            s.open_pin_slot(7, &slot, b"1234").unwrap().expose(),
+            k.expose()
+        );
+        assert_eq!(
+            s.open_pin_slot(7, &slot, b"1235").unwrap_err(),
+            Error::PinIncorrect
+        );
         // Bound to its token: a slot moved to another token does not open.
-        assert_eq!(s.open_pin_slot(8, &slot, b"1234").unwrap_err(), Error::PinIncorrect);
+        assert_eq!(
+            s.open_pin_slot(8, &slot, b"1234").unwrap_err(),
+            Error::PinIncorrect
+        );
     }
 
     #[test]
     fn objects_are_sealed_indexed_and_tamper_evident() {
         let (_d, s) = test_store();
         let tid = s.create_token(1, &|_| Ok(record())).unwrap().unwrap();
-        let keys = TokenKeys { installation: s.installation_key().clone(), token: Some(SealKey::random().unwrap()) };
+        let keys = TokenKeys {
+            installation: s.installation_key().clone(),
+            token: Some(SealKey::random().unwrap()),
+        };
         let mut o = Object::default();
         o.set(Attribute::new(CKA_CLASS, Value::Ulong(u64::from(CKO_DATA))));
-        o.set(Attribute::new(CKA_LABEL, Value::bytes(b"PLAINTEXT-MARKER".to_vec())));
+        o.set(Attribute::new(
+            CKA_LABEL,
+            Value::bytes(b"PLAINTEXT-MARKER".to_vec()),
+        ));
         o.set(Attribute::new(CKA_PRIVATE, Value::Bool(true)));
         let id = s.insert_object(&keys, tid, &o).unwrap();
         let got = s.object(&keys, tid, id).unwrap().unwrap();
         assert_eq!(*got.object, o);
         // Without the token key a private object is invisible, not an error.
-        let public_only = TokenKeys { installation: keys.installation.clone(), token: None };
+        let public_only = TokenKeys {
+            installation: keys.installation.clone(),
+            token: None,
+        };
         assert!(s.object(&public_only, tid, id).unwrap().is_none());
         let tag = Store::tag_for(&keys, tid, 1, u64::from(CKA_LABEL), b"PLAINTEXT-MARKER").unwrap();
         assert_eq!(s.ids_by_tag(tid, &tag).unwrap(), vec![id]);
@@ -485,9 +653,17 @@ mod tests {
         }
         // Flip a byte of the sealed blob: that object fails, loudly.
         let conn = rusqlite::Connection::open(s.config.dir.join("strongroom.db")).unwrap();
-        let mut blob: Vec<u8> = conn.query_row("SELECT blob FROM objects WHERE obj_id=?1", [id], |r| r.get(0)).unwrap();
+        let mut blob: Vec<u8> = conn
+            .query_row("SELECT blob FROM objects WHERE obj_id=?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
         blob[20] ^= 0x01;
-        conn.execute("UPDATE objects SET blob=?1 WHERE obj_id=?2", rusqlite::params![blob, id]).unwrap();
+        conn.execute(
+            "UPDATE objects SET blob=?1 WHERE obj_id=?2",
+            rusqlite::params![blob, id],
+        )
+        .unwrap();
         assert!(matches!(s.object(&keys, tid, id), Err(Error::Tampered(_))));
         // Update with a stale version is refused (compare-and-swap).
         assert!(!s.update_object(&keys, tid, id, 99, &o).unwrap());

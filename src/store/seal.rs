@@ -81,7 +81,13 @@ pub fn seal(key: &SealKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| Error::general(format!("getrandom: {e}")))?;
     let ct = cipher
-        .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| Error::general("AES-GCM seal failed"))?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
     out.push(FORMAT_V1);
@@ -94,14 +100,20 @@ pub fn seal(key: &SealKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
 /// [`Error::Tampered`].
 pub fn open(key: &SealKey, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if blob.len() < 1 + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
-        return Err(Error::Tampered("sealed blob too short or of unknown format".into()));
+        return Err(Error::Tampered(
+            "sealed blob too short or of unknown format".into(),
+        ));
     }
     let cipher = Aes256Gcm::new_from_slice(&key.0[..]).map_err(Error::general)?;
-    let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN]
-        .try_into()
-        .map_err(Error::general)?;
+    let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN].try_into().map_err(Error::general)?;
     cipher
-        .decrypt(&nonce.into(), Payload { msg: &blob[1 + NONCE_LEN..], aad })
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: &blob[1 + NONCE_LEN..],
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| Error::Tampered("authentication tag mismatch".into()))
 }
@@ -117,7 +129,11 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// 64 MiB, 2 passes: about 0.15 s on the reference 2-core machine.
     fn default() -> Self {
-        KdfParams { memory_kib: 64 * 1024, iterations: 2, parallelism: 1 }
+        KdfParams {
+            memory_kib: 64 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -141,21 +157,34 @@ mod tests {
     fn seal_round_trip_and_every_tamper_is_caught() {
         let k = SealKey::random().unwrap();
         let blob = seal(&k, b"obj|1|2", b"secret attributes").unwrap();
-        assert_eq!(&open(&k, b"obj|1|2", &blob).unwrap()[..], b"secret attributes");
+        assert_eq!(
+            &open(&k, b"obj|1|2", &blob).unwrap()[..],
+            b"secret attributes"
+        );
         assert!(!blob.windows(6).any(|w| w == b"secret"));
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 1;
-            assert!(matches!(open(&k, b"obj|1|2", &bad), Err(Error::Tampered(_))), "byte {i}");
+            assert!(
+                matches!(open(&k, b"obj|1|2", &bad), Err(Error::Tampered(_))),
+                "byte {i}"
+            );
         }
-        assert!(matches!(open(&k, b"obj|1|3", &blob), Err(Error::Tampered(_))));
+        assert!(matches!(
+            open(&k, b"obj|1|3", &blob),
+            Err(Error::Tampered(_))
+        ));
         let other = SealKey::random().unwrap();
         assert!(open(&other, b"obj|1|2", &blob).is_err());
     }
 
     #[test]
     fn argon2id_matches_rfc9106_shape_and_is_deterministic() {
-        let p = KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let p = KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
         let a = stretch_pin(b"1234", b"saltsaltsaltsalt", p).unwrap();
         let b = stretch_pin(b"1234", b"saltsaltsaltsalt", p).unwrap();
         let c = stretch_pin(b"1235", b"saltsaltsaltsalt", p).unwrap();

@@ -46,7 +46,10 @@ pub struct SqliteBackend {
 
 impl SqliteBackend {
     pub fn open(path: &Path) -> Result<SqliteBackend> {
-        let b = SqliteBackend { path: path.to_path_buf(), pool: Mutex::new(Vec::new()) };
+        let b = SqliteBackend {
+            path: path.to_path_buf(),
+            pool: Mutex::new(Vec::new()),
+        };
         let conn = b.connect()?;
         // Creating the schema races with other processes; IMMEDIATE serialises it.
         let mut conn = conn;
@@ -112,10 +115,16 @@ fn put_tags(tx: &rusqlite::Transaction<'_>, obj_id: i64, tags: &[[u8; 16]]) -> R
 impl Backend for SqliteBackend {
     fn tokens(&self) -> Result<Vec<RawToken>> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT token_id, slot_id, version, blob FROM tokens ORDER BY slot_id")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT token_id, slot_id, version, blob FROM tokens ORDER BY slot_id",
+            )?;
             let rows = stmt.query_map([], |r| {
-                Ok(RawToken { token_id: r.get(0)?, slot_id: r.get(1)?, version: r.get(2)?, blob: r.get(3)? })
+                Ok(RawToken {
+                    token_id: r.get(0)?,
+                    slot_id: r.get(1)?,
+                    version: r.get(2)?,
+                    blob: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
         })
@@ -123,11 +132,17 @@ impl Backend for SqliteBackend {
 
     fn token(&self, token_id: i64) -> Result<Option<RawToken>> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT token_id, slot_id, version, blob FROM tokens WHERE token_id=?1")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT token_id, slot_id, version, blob FROM tokens WHERE token_id=?1",
+            )?;
             Ok(stmt
                 .query_row([token_id], |r| {
-                    Ok(RawToken { token_id: r.get(0)?, slot_id: r.get(1)?, version: r.get(2)?, blob: r.get(3)? })
+                    Ok(RawToken {
+                        token_id: r.get(0)?,
+                        slot_id: r.get(1)?,
+                        version: r.get(2)?,
+                        blob: r.get(3)?,
+                    })
                 })
                 .optional()?)
         })
@@ -136,7 +151,11 @@ impl Backend for SqliteBackend {
     fn create_token(&self, slot_id: i64, seal: SealFn<'_>) -> Result<Option<i64>> {
         self.write(|tx| {
             let taken: Option<i64> = tx
-                .query_row("SELECT token_id FROM tokens WHERE slot_id=?1", [slot_id], |r| r.get(0))
+                .query_row(
+                    "SELECT token_id FROM tokens WHERE slot_id=?1",
+                    [slot_id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if taken.is_some() {
                 return Ok(None);
@@ -147,7 +166,10 @@ impl Backend for SqliteBackend {
             )?;
             let id = tx.last_insert_rowid();
             let blob = seal(id, 1)?;
-            tx.execute("UPDATE tokens SET blob=?1 WHERE token_id=?2", params![blob, id])?;
+            tx.execute(
+                "UPDATE tokens SET blob=?1 WHERE token_id=?2",
+                params![blob, id],
+            )?;
             next_seq(tx)?;
             Ok(Some(id))
         })
@@ -281,7 +303,9 @@ impl Backend for SqliteBackend {
                 "SELECT obj_id, version FROM objects WHERE token_id=?1 AND (key_class=0 OR ?2)
                  ORDER BY obj_id",
             )?;
-            let rows = stmt.query_map(params![token_id, include_private], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map(params![token_id, include_private], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
         })
     }
