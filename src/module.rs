@@ -540,8 +540,13 @@ impl Module {
     }
 
     /// Stores a new object (token or session) and returns its handle.
-    pub fn store_new(&self, s: &Session, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+    pub fn store_new(&self, s: &Session, mut obj: Object) -> Result<CK_OBJECT_HANDLE> {
         Self::check_write(s, &obj)?;
+        // CKA_UNIQUE_ID (v3.0 §4.4.1): assigned by the token, new for copies.
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::general(format!("getrandom: {e}")))?;
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        obj.set(Attribute::new(CKA_UNIQUE_ID, crate::object::attr::Value::bytes(hex.into_bytes())));
         if obj.is_token() {
             let id = s.token.insert_object(&obj)?;
             Self::token_handle(id)
@@ -673,15 +678,14 @@ impl Module {
         let s = self.session(h)?;
         // An unparsable template matches nothing rather than failing.
         let template: Option<Vec<Attribute>> = raw.iter().map(|a| a.parse().ok()).collect();
-        let mut ops = s.ops.lock();
-        crate::session::idle(&ops.find)?;
+        crate::session::idle(&s.ops.lock().find)?;
+        // The search runs without the session's lock (lock order: the
+        // session-object table comes before a session's operations).
         let mut found = std::collections::VecDeque::new();
         if let Some(template) = template {
             for id in s.token.candidates(&template)? {
                 match s.token.object(id) {
-                    Ok(Some(o)) if o.object.matches(&template) => {
-                        found.push_back(Self::token_handle(id)?)
-                    }
+                    Ok(Some(o)) if o.object.matches(&template) => found.push_back(Self::token_handle(id)?),
                     Ok(_) => {}
                     // A damaged record is logged and skipped; the rest of the token works.
                     Err(Error::Tampered(_)) => {}
@@ -691,16 +695,14 @@ impl Module {
             let objs = self.session_objects.read();
             let mut session_hits: Vec<_> = objs
                 .iter()
-                .filter(|(_, o)| {
-                    o.token_id == s.token.token_id
-                        && s.token.visible(&o.object)
-                        && o.object.matches(&template)
-                })
+                .filter(|(_, o)| o.token_id == s.token.token_id && s.token.visible(&o.object) && o.object.matches(&template))
                 .map(|(h, _)| *h)
                 .collect();
             session_hits.sort_unstable();
             found.extend(session_hits);
         }
+        let mut ops = s.ops.lock();
+        crate::session::idle(&ops.find)?;
         ops.find = Some(FindOp { remaining: found });
         Ok(())
     }

@@ -46,7 +46,13 @@ struct Cache {
     objects: HashMap<i64, StoredObject>,
     seen_counter: u64,
     seen_seq: i64,
+    /// When the store was last asked for changes: a writer killed between
+    /// its commit and the counter bump is noticed within a second.
+    checked_at: std::time::Instant,
 }
+
+/// Longest time a cached object is trusted without asking the store.
+const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One initialised token.
 pub struct Token {
@@ -324,9 +330,10 @@ impl Token {
     /// one atomic load when nothing changed, one indexed query otherwise.
     fn refresh_cache(&self, c: &mut Cache) -> Result<()> {
         let counter = self.store.change_counter();
-        if counter == c.seen_counter {
+        if counter == c.seen_counter && c.checked_at.elapsed() < MAX_STALENESS {
             return Ok(());
         }
+        c.checked_at = std::time::Instant::now();
         let (changed, newest) = self.store.changes_since(self.token_id, c.seen_seq)?;
         for id in changed {
             c.objects.remove(&id);

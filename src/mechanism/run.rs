@@ -680,7 +680,7 @@ impl Module {
         let len = ulong_in(&template, CKA_VALUE_LEN).ok_or(Error::TemplateIncomplete)?;
         let ok = match key_type {
             CKK_AES => matches!(len, 16 | 24 | 32),
-            _ => len >= u64::from(row.min) && len <= u64::from(row.max),
+            _ => len * 8 >= u64::from(row.min) && len * 8 <= u64::from(row.max),
         };
         if !ok {
             return Err(Error::KeySizeRange);

@@ -49,7 +49,8 @@ const fn row(
     }
 }
 
-/// Key sizes: bytes for AES and generic secrets, bits for RSA and EC.
+/// Key sizes: bytes for AES, HMAC and HKDF keys, bits for RSA, EC and
+/// generic secret generation.
 pub const ROWS: &[Row] = &[
     // Digests (§6.20ff).
     row(CKM_SHA_1, Family::None, 0, 0, CKF_DIGEST),

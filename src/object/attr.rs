@@ -242,6 +242,23 @@ fn len_u32(n: usize) -> Result<[u8; 4]> {
         .map_err(|_| Error::DataLenRange)
 }
 
+/// Exact length of what [`serialize`] writes, so the caller can allocate a
+/// zeroizing buffer once (a reallocation would leave an unwiped copy).
+pub fn serialized_len(attrs: &[Attribute]) -> usize {
+    4 + attrs
+        .iter()
+        .map(|a| {
+            9 + match &a.value {
+                Value::Bool(_) => 1,
+                Value::Ulong(_) => 8,
+                Value::Bytes(b) => 4 + b.len(),
+                Value::Template(t) => serialized_len(t),
+                Value::Mechanisms(m) => 4 + 8 * m.len(),
+            }
+        })
+        .sum::<usize>()
+}
+
 /// Serialises attributes into `out` (a zeroizing buffer owned by the caller).
 pub fn serialize(attrs: &[Attribute], out: &mut Vec<u8>) -> Result<()> {
     out.extend_from_slice(&len_u32(attrs.len())?);
@@ -364,6 +381,7 @@ mod tests {
         ];
         let mut buf = Vec::new();
         serialize(&attrs, &mut buf).unwrap();
+        assert_eq!(buf.len(), serialized_len(&attrs));
         assert_eq!(deserialize(&buf).unwrap(), attrs);
         buf.push(0);
         assert!(deserialize(&buf).is_err());

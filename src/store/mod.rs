@@ -428,8 +428,9 @@ impl Store {
         version: i64,
     ) -> Result<Vec<u8>> {
         let key = Self::key_for(keys, key_class)?;
-        let mut plain = Zeroizing::new(Vec::with_capacity(obj.size() + 64));
-        attr::serialize(&obj.attributes(), &mut plain)?;
+        let attrs = obj.attributes();
+        let mut plain = Zeroizing::new(Vec::with_capacity(attr::serialized_len(&attrs)));
+        attr::serialize(&attrs, &mut plain)?;
         seal::seal(
             key,
             &object_aad(token_id, obj_id, version, key_class),
