@@ -95,6 +95,7 @@ impl Token {
                 objects: HashMap::new(),
                 seen_counter: store.change_counter(),
                 seen_seq: seq,
+                checked_at: std::time::Instant::now(),
             }),
             record: RwLock::new(row),
             store,

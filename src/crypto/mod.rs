@@ -347,6 +347,9 @@ pub trait RsaPrivateKey: Send + Sync {
     ) -> CryptoResult<Zeroizing<Vec<u8>>>;
     /// Public components `(n, e)`, big-endian without leading zeros.
     fn public_parts(&self) -> (Vec<u8>, Vec<u8>);
+    /// All components, the CRT values computed if the key was imported without them
+    /// (big-endian without leading zeros); `Unsupported` for keys with more than two primes.
+    fn private_parts(&self) -> CryptoResult<RsaPrivateParts>;
 }
 
 /// A parsed RSA public key, ready for repeated use.
@@ -473,6 +476,22 @@ pub trait Provider: Send + Sync {
     fn ec_public_from_private(&self, curve: Curve, scalar: &[u8]) -> CryptoResult<Vec<u8>> {
         Ok(self.ec_private(curve, scalar)?.public_point())
     }
+
+    /// Generate an Ed25519 key pair: (32-byte seed, the RFC 8032 private key; 32-byte public key).
+    fn ed25519_generate(&self) -> CryptoResult<(Zeroizing<Vec<u8>>, Vec<u8>)>;
+
+    /// Ed25519 public key of a 32-byte seed; any other length is `InvalidKey`.
+    fn ed25519_public_from_seed(&self, seed: &[u8]) -> CryptoResult<Vec<u8>>;
+
+    /// Check an Ed25519 public key (32 bytes, a valid point encoding), else `InvalidKey`.
+    fn ed25519_check_public(&self, public: &[u8]) -> CryptoResult<()>;
+
+    /// Pure Ed25519 (RFC 8032 §5.1.6) signature over `msg` with a 32-byte seed; 64 bytes `R || S`.
+    fn ed25519_sign(&self, seed: &[u8], msg: &[u8]) -> CryptoResult<Vec<u8>>;
+
+    /// Verify a pure Ed25519 signature: `InvalidKey` for a bad public key, `SignatureLen` if
+    /// not 64 bytes, else `SignatureInvalid`.
+    fn ed25519_verify(&self, public: &[u8], msg: &[u8], sig: &[u8]) -> CryptoResult<()>;
 
     /// Generate an RSA key (2048, 3072 or 4096 bits; public exponent 65537 only).
     fn rsa_generate(&self, bits: usize, public_exponent: &[u8]) -> CryptoResult<RsaPrivateParts>;

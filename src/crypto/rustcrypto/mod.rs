@@ -8,6 +8,7 @@ use super::{
 
 pub(crate) mod aes;
 pub(crate) mod ec;
+pub(crate) mod ed25519;
 pub(crate) mod hash;
 pub(crate) mod rsa;
 
@@ -127,6 +128,26 @@ impl Provider for RustCrypto {
 
     fn ec_public(&self, curve: Curve, point: &[u8]) -> CryptoResult<Box<dyn EcPublicKey>> {
         ec::public(curve, point)
+    }
+
+    fn ed25519_generate(&self) -> CryptoResult<(Zeroizing<Vec<u8>>, Vec<u8>)> {
+        ed25519::generate()
+    }
+
+    fn ed25519_public_from_seed(&self, seed: &[u8]) -> CryptoResult<Vec<u8>> {
+        ed25519::public_from_seed(seed)
+    }
+
+    fn ed25519_check_public(&self, public: &[u8]) -> CryptoResult<()> {
+        ed25519::check_public(public)
+    }
+
+    fn ed25519_sign(&self, seed: &[u8], msg: &[u8]) -> CryptoResult<Vec<u8>> {
+        ed25519::sign(seed, msg)
+    }
+
+    fn ed25519_verify(&self, public: &[u8], msg: &[u8], sig: &[u8]) -> CryptoResult<()> {
+        ed25519::verify(public, msg, sig)
     }
 
     fn rsa_generate(&self, bits: usize, public_exponent: &[u8]) -> CryptoResult<RsaPrivateParts> {

@@ -346,6 +346,13 @@ impl RsaPrivateKey for PrivKey {
             strip(&self.key.e_bytes()).to_vec(),
         )
     }
+
+    fn private_parts(&self) -> CryptoResult<RsaPrivateParts> {
+        parts_of(&self.key).map_err(|e| match e {
+            CryptoError::Internal(_) => CryptoError::Unsupported,
+            other => other,
+        })
+    }
 }
 
 impl RsaPublicKey for PubKey {
@@ -486,6 +493,11 @@ pub(crate) fn generate(bits: usize, public_exponent: &[u8]) -> CryptoResult<RsaP
             _ => CryptoError::Internal("rsa keygen"),
         },
     )?;
+    parts_of(&key)
+}
+
+/// All components of a two-prime key with its precomputed CRT values.
+fn parts_of(key: &rsa::PrivateKey) -> CryptoResult<RsaPrivateParts> {
     let primes = key.primes();
     let (p, q) = match primes {
         [p, q] => (from_uint_secret(p.as_ref()), from_uint_secret(q.as_ref())),
