@@ -86,6 +86,17 @@ impl Token {
     pub fn new(store: Arc<Store>, row: TokenRow) -> Result<Token> {
         let slot_id = CK_SLOT_ID::try_from(row.slot_id).map_err(Error::general)?;
         let seq = store.current_seq()?;
+        // Once per process and token: every object row must be the one the
+        // module last wrote (a single row rolled back to an older copy is
+        // authentic on its own; only the accumulator shows it).
+        match store.verify_rollback(row.token_id) {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                token_id = row.token_id,
+                "store integrity: object rows were rolled back, restored or removed outside Strongroom"
+            ),
+            Err(e) => tracing::error!(token_id = row.token_id, "store integrity check failed: {e}"),
+        }
         Ok(Token {
             token_id: row.token_id,
             slot_id,

@@ -27,6 +27,11 @@ pub struct RawObject {
 /// Seals a record once its id and version are known (they go into the AAD).
 pub type SealFn<'a> = &'a dyn Fn(i64, i64) -> Result<Vec<u8>>;
 
+/// The keyed contribution of one object version to its token's rollback
+/// accumulator (see docs/store-format.md). The backend XORs these into the
+/// token's accumulator in the same transaction as the object write.
+pub type AccFn<'a> = &'a dyn Fn(i64, i64) -> [u8; 32];
+
 /// Storage of sealed records. Every write is atomic and durable when it
 /// returns; version checks make concurrent writers safe (compare-and-swap).
 pub trait Backend: Send + Sync {
@@ -52,6 +57,7 @@ pub trait Backend: Send + Sync {
         key_class: u8,
         tags: &[[u8; 16]],
         seal: SealFn<'_>,
+        acc: AccFn<'_>,
     ) -> Result<i64>;
     /// Replaces an object if still at `expected_version`; `false` on conflict
     /// or when it is gone.
@@ -63,9 +69,14 @@ pub trait Backend: Send + Sync {
         key_class: u8,
         tags: &[[u8; 16]],
         seal: SealFn<'_>,
+        acc: AccFn<'_>,
     ) -> Result<bool>;
     /// Deletes an object; `false` when it was already gone.
-    fn delete_object(&self, token_id: i64, obj_id: i64) -> Result<bool>;
+    fn delete_object(&self, token_id: i64, obj_id: i64, acc: AccFn<'_>) -> Result<bool>;
+    /// Recomputes the token's accumulator from the (id, version) pairs on
+    /// disk and compares it with the stored one: `false` means some object
+    /// row was rolled back, restored or removed behind the module's back.
+    fn verify_accumulator(&self, token_id: i64, acc: AccFn<'_>) -> Result<bool>;
     /// One object.
     fn object(&self, token_id: i64, obj_id: i64) -> Result<Option<RawObject>>;
     /// Ids of the objects carrying an index tag.

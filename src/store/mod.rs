@@ -131,6 +131,7 @@ pub const INDEXED: [cryptoki_sys::CK_ATTRIBUTE_TYPE; 2] =
 pub struct Store {
     backend: Box<dyn Backend>,
     installation_key: SealKey,
+    accumulator_key: SealKey,
     changes: SharedCounter,
     pub config: StoreConfig,
 }
@@ -213,9 +214,11 @@ impl Store {
         let installation_key = installation_key(&config.dir)?;
         let backend = sqlite::SqliteBackend::open(&config.dir.join("strongroom.db"))?;
         let changes = SharedCounter::open(&config.dir.join("changes.shm"))?;
+        let accumulator_key = installation_key.derive(b"rollback-accumulator");
         Ok(Store {
             backend: Box::new(backend),
             installation_key,
+            accumulator_key,
             changes,
             config,
         })
@@ -419,6 +422,36 @@ impl Store {
         )
     }
 
+    /// The rollback accumulator's contribution of one object version:
+    /// HMAC-SHA256 under a subkey of the installation key, so that public
+    /// and private objects count alike and no login is needed to verify.
+    fn acc_of(&self, token_id: i64, obj_id: i64, version: i64) -> [u8; 32] {
+        let k = &self.accumulator_key;
+        let t1 = k.tag(&[
+            b"acc-1",
+            &token_id.to_le_bytes(),
+            &obj_id.to_le_bytes(),
+            &version.to_le_bytes(),
+        ]);
+        let t2 = k.tag(&[
+            b"acc-2",
+            &token_id.to_le_bytes(),
+            &obj_id.to_le_bytes(),
+            &version.to_le_bytes(),
+        ]);
+        let mut out = [0u8; 32];
+        out[..16].copy_from_slice(&t1);
+        out[16..].copy_from_slice(&t2);
+        out
+    }
+
+    /// Checks that no object row of the token was rolled back, restored or
+    /// removed behind the module's back (docs/threat-model.md).
+    pub fn verify_rollback(&self, token_id: i64) -> Result<bool> {
+        let acc = |id: i64, v: i64| self.acc_of(token_id, id, v);
+        self.backend.verify_accumulator(token_id, &acc)
+    }
+
     fn seal_object(
         keys: &TokenKeys,
         token_id: i64,
@@ -445,9 +478,10 @@ impl Store {
         let tags = Self::index_tags(token_id, key, obj);
         let seal =
             |id: i64, version: i64| Self::seal_object(keys, token_id, key_class, obj, id, version);
+        let acc = |id: i64, v: i64| self.acc_of(token_id, id, v);
         let id = self
             .backend
-            .insert_object(token_id, key_class, &tags, &seal)?;
+            .insert_object(token_id, key_class, &tags, &seal, &acc)?;
         self.changed();
         Ok(id)
     }
@@ -465,15 +499,17 @@ impl Store {
         let key = Self::key_for(keys, key_class)?;
         let tags = Self::index_tags(token_id, key, obj);
         let seal = |id: i64, v: i64| Self::seal_object(keys, token_id, key_class, obj, id, v);
+        let acc = |id: i64, v: i64| self.acc_of(token_id, id, v);
         let ok = self
             .backend
-            .update_object(token_id, obj_id, version, key_class, &tags, &seal)?;
+            .update_object(token_id, obj_id, version, key_class, &tags, &seal, &acc)?;
         self.changed();
         Ok(ok)
     }
 
     pub fn delete_object(&self, token_id: i64, obj_id: i64) -> Result<bool> {
-        let ok = self.backend.delete_object(token_id, obj_id)?;
+        let acc = |id: i64, v: i64| self.acc_of(token_id, id, v);
+        let ok = self.backend.delete_object(token_id, obj_id, &acc)?;
         self.changed();
         Ok(ok)
     }
@@ -666,6 +702,36 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(s.object(&keys, tid, id), Err(Error::Tampered(_))));
+        // Roll one row back to an older copy of itself: the accumulator sees it.
+        let o2 = {
+            let mut o2 = o.clone();
+            o2.set(Attribute::new(CKA_LABEL, Value::bytes(b"v2".to_vec())));
+            o2
+        };
+        let id2 = s.insert_object(&keys, tid, &o).unwrap();
+        let old: (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT version, blob FROM objects WHERE obj_id=?1",
+                [id2],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(s.verify_rollback(tid).unwrap());
+        assert!(s.update_object(&keys, tid, id2, 1, &o2).unwrap());
+        assert!(s.verify_rollback(tid).unwrap());
+        conn.execute(
+            "UPDATE objects SET version=?1, blob=?2 WHERE obj_id=?3",
+            rusqlite::params![old.0, old.1, id2],
+        )
+        .unwrap();
+        assert!(
+            s.object(&keys, tid, id2).unwrap().is_some(),
+            "the old copy itself still opens"
+        );
+        assert!(
+            !s.verify_rollback(tid).unwrap(),
+            "rollback of one row must be detected"
+        );
         // Update with a stale version is refused (compare-and-swap).
         assert!(!s.update_object(&keys, tid, id, 99, &o).unwrap());
         assert!(s.delete_object(tid, id).unwrap());

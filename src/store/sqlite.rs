@@ -2,7 +2,7 @@
 //! installation, shared by every process. Writers take `BEGIN IMMEDIATE` and
 //! wait on a busy timeout rather than fail; readers never block writers.
 
-use super::backend::{Backend, RawObject, RawToken, SealFn};
+use super::backend::{AccFn, Backend, RawObject, RawToken, SealFn};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -35,7 +35,45 @@ CREATE TABLE IF NOT EXISTS tombstones(
   token_id INTEGER NOT NULL,
   seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_by_seq ON tombstones(token_id, seq);
+CREATE TABLE IF NOT EXISTS accumulators(
+  token_id INTEGER PRIMARY KEY,
+  acc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS objects_by_token ON objects(token_id, obj_id, version);
 ";
+
+/// XORs `delta` into the token's accumulator.
+fn accumulate(tx: &rusqlite::Transaction<'_>, token_id: i64, delta: &[u8; 32]) -> Result<()> {
+    let current: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT acc FROM accumulators WHERE token_id=?1",
+            [token_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut acc = [0u8; 32];
+    if let Some(c) = current {
+        if c.len() == 32 {
+            acc.copy_from_slice(&c);
+        }
+    }
+    for (a, d) in acc.iter_mut().zip(delta) {
+        *a ^= d;
+    }
+    tx.execute(
+        "INSERT INTO accumulators(token_id, acc) VALUES (?1, ?2)
+         ON CONFLICT(token_id) DO UPDATE SET acc=excluded.acc",
+        params![token_id, &acc[..]],
+    )?;
+    Ok(())
+}
+
+fn xor(a: [u8; 32], b: [u8; 32]) -> [u8; 32] {
+    let mut out = a;
+    for (o, x) in out.iter_mut().zip(b) {
+        *o ^= x;
+    }
+    out
+}
 
 /// The embedded backend. Connections are pooled so threads do not queue on
 /// one connection; each is opened lazily.
@@ -203,6 +241,7 @@ impl Backend for SqliteBackend {
                     [token_id],
                 )?;
                 tx.execute("DELETE FROM objects WHERE token_id=?1", [token_id])?;
+                tx.execute("DELETE FROM accumulators WHERE token_id=?1", [token_id])?;
             }
             Ok(true)
         })
@@ -214,6 +253,7 @@ impl Backend for SqliteBackend {
         key_class: u8,
         tags: &[[u8; 16]],
         seal: SealFn<'_>,
+        acc: AccFn<'_>,
     ) -> Result<i64> {
         self.write(|tx| {
             let seq = next_seq(tx)?;
@@ -225,6 +265,7 @@ impl Backend for SqliteBackend {
             let blob = seal(id, 1)?;
             tx.execute("UPDATE objects SET blob=?1 WHERE obj_id=?2", params![blob, id])?;
             put_tags(tx, id, tags)?;
+            accumulate(tx, token_id, &acc(id, 1))?;
             Ok(id)
         })
     }
@@ -237,6 +278,7 @@ impl Backend for SqliteBackend {
         key_class: u8,
         tags: &[[u8; 16]],
         seal: SealFn<'_>,
+        acc: AccFn<'_>,
     ) -> Result<bool> {
         self.write(|tx| {
             let seq = next_seq(tx)?;
@@ -250,12 +292,31 @@ impl Backend for SqliteBackend {
                 return Ok(false);
             }
             put_tags(tx, obj_id, tags)?;
+            accumulate(
+                tx,
+                token_id,
+                &xor(
+                    acc(obj_id, expected_version),
+                    acc(obj_id, expected_version + 1),
+                ),
+            )?;
             Ok(true)
         })
     }
 
-    fn delete_object(&self, token_id: i64, obj_id: i64) -> Result<bool> {
+    fn delete_object(&self, token_id: i64, obj_id: i64, acc: AccFn<'_>) -> Result<bool> {
         self.write(|tx| {
+            let version: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM objects WHERE obj_id=?1 AND token_id=?2",
+                    params![obj_id, token_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(version) = version else {
+                return Ok(false);
+            };
+            accumulate(tx, token_id, &acc(obj_id, version))?;
             let n = tx.execute(
                 "DELETE FROM objects WHERE obj_id=?1 AND token_id=?2",
                 params![obj_id, token_id],
@@ -326,6 +387,33 @@ impl Backend for SqliteBackend {
             }
             tx.commit()?;
             Ok((ids, newest))
+        })
+    }
+
+    fn verify_accumulator(&self, token_id: i64, acc: AccFn<'_>) -> Result<bool> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let stored: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT acc FROM accumulators WHERE token_id=?1",
+                    [token_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut computed = [0u8; 32];
+            {
+                let mut stmt =
+                    tx.prepare_cached("SELECT obj_id, version FROM objects WHERE token_id=?1")?;
+                for row in stmt.query_map([token_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })? {
+                    let (id, v) = row?;
+                    computed = xor(computed, acc(id, v));
+                }
+            }
+            tx.commit()?;
+            let stored = stored.unwrap_or_else(|| vec![0u8; 32]);
+            Ok(stored.as_slice() == computed.as_slice())
         })
     }
 
