@@ -1,0 +1,538 @@
+//! `strongroom`: the admin command line of the Strongroom PKCS#11 module.
+//!
+//! It talks to the module only through PKCS#11 (the `cryptoki` crate), like
+//! any other client, so what it shows is what clients see.
+//!
+//! Exit codes: 0 success, 1 runtime error, 2 usage error.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle,
+};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::types::AuthPin;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const MODULE_FILE: &str = "libstrongroom_pkcs11.so";
+const DEMO_LABEL: &str = "strongroom-demo";
+const PINS_FILE: &str = "demo-pins.txt";
+const LABEL_PRIVATE: &str = "strongroom-demo-private";
+const LABEL_PUBLIC: &str = "strongroom-demo-public";
+const LABEL_AES: &str = "strongroom-demo-aes";
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "Admin tool for the Strongroom PKCS#11 soft HSM",
+    after_help = "The store is chosen like the module chooses it: STRONGROOM_STORE, else \
+                  [store] path in the file named by STRONGROOM_CONF, else \
+                  $XDG_DATA_HOME/strongroom, else ~/.local/share/strongroom.\n\
+                  Exit codes: 0 success, 1 runtime error, 2 usage error."
+)]
+struct Cli {
+    /// Path of the PKCS#11 module [default: libstrongroom_pkcs11.so next to
+    /// this program, else target/release/libstrongroom_pkcs11.so]
+    #[arg(long, global = true, value_name = "PATH")]
+    module: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Initialise a demo token if needed (printing the PINs it chose), store
+    /// a private and a public data object and an AES key, find them again,
+    /// and check that no plaintext reached the store files
+    Demo,
+    /// Show the library, its slots and tokens, and the store path
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit with code 2
+    let result = match cli.command {
+        Command::Demo => demo(cli.module.as_deref()),
+        Command::Status => status(cli.module.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strongroom: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+// ----- module and store location -----
+
+fn module_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            bail!("--module {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    let mut tried = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join(MODULE_FILE);
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    let p = PathBuf::from("target/release").join(MODULE_FILE);
+    if p.is_file() {
+        return Ok(p);
+    }
+    tried.push(p);
+    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "cannot find {MODULE_FILE} (looked at {}): build it with `cargo build --release` or pass --module PATH",
+        tried.join(", ")
+    )
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The store directory, by the module's rules (src/config.rs).
+fn store_dir() -> Result<PathBuf> {
+    if let Some(d) = env("STRONGROOM_STORE") {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(conf) = env("STRONGROOM_CONF") {
+        let text = fs::read_to_string(&conf).with_context(|| format!("STRONGROOM_CONF={conf}"))?;
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("STRONGROOM_CONF={conf}"))?;
+        if let Some(p) = table
+            .get("store")
+            .and_then(|s| s.get("path"))
+            .and_then(|p| p.as_str())
+        {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    if let Some(x) = env("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(x).join("strongroom"));
+    }
+    match env("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/strongroom")),
+        None => {
+            bail!("no store location: set STRONGROOM_STORE, STRONGROOM_CONF, XDG_DATA_HOME or HOME")
+        }
+    }
+}
+
+fn load(explicit: Option<&Path>) -> Result<(Pkcs11, PathBuf)> {
+    let path = module_path(explicit)?;
+    let ctx = Pkcs11::new(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .with_context(|| {
+            format!(
+                "C_Initialize failed for {} (the module printed the reason above; \
+                 check STRONGROOM_STORE / STRONGROOM_CONF)",
+                path.display()
+            )
+        })?;
+    Ok((ctx, path))
+}
+
+// ----- helpers -----
+
+fn urandom(buf: &mut [u8]) -> Result<()> {
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .context("reading /dev/urandom")
+}
+
+/// A uniformly random 8-digit PIN.
+fn random_pin() -> Result<String> {
+    loop {
+        let mut b = [0u8; 4];
+        urandom(&mut b)?;
+        let n = u32::from_le_bytes(b);
+        // 4_200_000_000 is the largest multiple of 10^8 below 2^32.
+        if n < 4_200_000_000 {
+            return Ok(format!("{:08}", n % 100_000_000));
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pin(s: &str) -> AuthPin {
+    AuthPin::from(s.to_string())
+}
+
+fn flag_names(t: &TokenInfo) -> Vec<&'static str> {
+    let flags = [
+        (t.token_initialized(), "token initialized"),
+        (t.user_pin_initialized(), "user PIN initialized"),
+        (t.login_required(), "login required"),
+        (t.rng(), "rng"),
+        (t.write_protected(), "write protected"),
+        (t.user_pin_count_low(), "user PIN count low"),
+        (t.user_pin_final_try(), "user PIN final try"),
+        (t.user_pin_locked(), "user PIN locked"),
+        (t.user_pin_to_be_changed(), "user PIN to be changed"),
+        (t.so_pin_count_low(), "SO PIN count low"),
+        (t.so_pin_final_try(), "SO PIN final try"),
+        (t.so_pin_locked(), "SO PIN locked"),
+        (t.so_pin_to_be_changed(), "SO PIN to be changed"),
+    ];
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+fn by_label(session: &Session, label: &str) -> Result<Vec<ObjectHandle>> {
+    session
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .with_context(|| format!("C_FindObjects label={label}"))
+}
+
+// ----- status -----
+
+fn status(module: Option<&Path>) -> Result<()> {
+    let (ctx, path) = load(module)?;
+    let info = ctx.get_library_info().context("C_GetInfo")?;
+    println!("module:  {}", path.display());
+    println!(
+        "library: {} {} (Cryptoki {})",
+        info.manufacturer_id(),
+        info.library_version(),
+        info.cryptoki_version()
+    );
+    println!("store:   {}", store_dir()?.display());
+    for slot in ctx.get_all_slots().context("C_GetSlotList")? {
+        print_slot(&ctx, slot)?;
+    }
+    Ok(())
+}
+
+fn print_slot(ctx: &Pkcs11, slot: Slot) -> Result<()> {
+    let t = ctx
+        .get_token_info(slot)
+        .with_context(|| format!("C_GetTokenInfo slot {}", slot.id()))?;
+    if !t.token_initialized() {
+        println!(
+            "slot {}: free (no token initialised; C_InitToken creates one here)",
+            slot.id()
+        );
+        return Ok(());
+    }
+    println!("slot {}: token \"{}\"", slot.id(), t.label());
+    println!("  serial:  {}", t.serial_number());
+    println!("  flags:   {}", flag_names(&t).join(", "));
+    let session = ctx
+        .open_ro_session(slot)
+        .with_context(|| format!("C_OpenSession slot {}", slot.id()))?;
+    let n = session.find_objects(&[]).context("C_FindObjects")?.len();
+    println!("  objects: {n} visible without login");
+    Ok(())
+}
+
+// ----- demo -----
+
+struct Pins {
+    so: String,
+    user: String,
+}
+
+fn read_pins(file: &Path) -> Result<Pins> {
+    let text = fs::read_to_string(file).with_context(|| {
+        format!(
+            "token \"{DEMO_LABEL}\" exists but its PINs file {} cannot be read; \
+             remove the store to start over",
+            file.display()
+        )
+    })?;
+    let field = |name: &str| -> Result<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| anyhow!("{}: no `{name}=` line", file.display()))
+    };
+    Ok(Pins {
+        so: field("so_pin")?,
+        user: field("user_pin")?,
+    })
+}
+
+fn write_pins(file: &Path, pins: &Pins) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    // `mode` applies only on creation: make an old file private too.
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    writeln!(
+        f,
+        "# PINs of the Strongroom demo token \"{DEMO_LABEL}\" (written by `strongroom demo`)\n\
+         so_pin={}\nuser_pin={}",
+        pins.so, pins.user
+    )?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Finds the demo token, or initialises one in the first free slot.
+fn demo_token(ctx: &Pkcs11, store: &Path) -> Result<(Slot, Pins)> {
+    let pins_file = store.join(PINS_FILE);
+    let slots = ctx.get_all_slots().context("C_GetSlotList")?;
+    let mut free = None;
+    for &slot in &slots {
+        let t = ctx.get_token_info(slot).context("C_GetTokenInfo")?;
+        if t.token_initialized() && t.label() == DEMO_LABEL {
+            println!(
+                "token:   \"{DEMO_LABEL}\" in slot {} (serial {}), PINs from {}",
+                slot.id(),
+                t.serial_number(),
+                pins_file.display()
+            );
+            return Ok((slot, read_pins(&pins_file)?));
+        }
+        if !t.token_initialized() && free.is_none() {
+            free = Some(slot);
+        }
+    }
+    let slot = free.ok_or_else(|| anyhow!("no free slot to initialise a token in"))?;
+    let pins = Pins {
+        so: random_pin()?,
+        user: random_pin()?,
+    };
+    // Save the PINs before the token exists, so they cannot be lost.
+    write_pins(&pins_file, &pins)?;
+    ctx.init_token(slot, &pin(&pins.so), DEMO_LABEL)
+        .with_context(|| format!("C_InitToken slot {}", slot.id()))?;
+    {
+        let s = ctx.open_rw_session(slot).context("C_OpenSession")?;
+        s.login(UserType::So, Some(&pin(&pins.so)))
+            .context("C_Login as SO")?;
+        s.init_pin(&pin(&pins.user)).context("C_InitPIN")?;
+        s.logout().context("C_Logout")?;
+    }
+    let t = ctx.get_token_info(slot)?;
+    println!(
+        "token:   initialised \"{DEMO_LABEL}\" in slot {} (serial {})",
+        slot.id(),
+        t.serial_number()
+    );
+    println!("  SO PIN:   {}", pins.so);
+    println!("  user PIN: {}", pins.user);
+    println!("  (saved to {}, mode 0600)", pins_file.display());
+    Ok((slot, pins))
+}
+
+/// Files under `dir` (recursively) containing any of `needles`.
+fn scan(
+    dir: &Path,
+    needles: &[(&str, &[u8])],
+    files: &mut Vec<PathBuf>,
+    hits: &mut Vec<String>,
+) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            scan(&path, needles, files, hits)?;
+        } else if meta.is_file() {
+            if path.file_name().is_some_and(|n| n == PINS_FILE) {
+                continue; // holds PINs on purpose, never object data
+            }
+            let data = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            for (what, needle) in needles {
+                if data.windows(needle.len()).any(|w| w == *needle) {
+                    hits.push(format!("{what} in {}", path.display()));
+                }
+            }
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn demo(module: Option<&Path>) -> Result<()> {
+    let store = store_dir()?;
+    let (ctx, path) = load(module)?;
+    println!("module:  {}", path.display());
+    println!("store:   {}", store.display());
+    let (slot, pins) = demo_token(&ctx, &store)?;
+
+    let mut r = [0u8; 8];
+    urandom(&mut r)?;
+    let private_marker = format!("strongroom-demo-private-marker-{}", hex(&r));
+    let public_marker = format!("strongroom-demo-public-marker-{}", hex(&r));
+    let mut aes_value = vec![0u8; 32];
+    urandom(&mut aes_value)?;
+
+    let session = ctx.open_rw_session(slot).context("C_OpenSession")?;
+    session
+        .login(UserType::User, Some(&pin(&pins.user)))
+        .map_err(|e| match e {
+            CkError::Pkcs11(RvError::PinIncorrect, _) => anyhow!(
+                "C_Login: the user PIN in {} is wrong (was the token re-initialised?)",
+                store.join(PINS_FILE).display()
+            ),
+            e => anyhow::Error::new(e).context("C_Login as user"),
+        })?;
+
+    // A rerun replaces the objects of the previous run.
+    let mut removed = 0;
+    for label in [LABEL_PRIVATE, LABEL_PUBLIC, LABEL_AES] {
+        for h in by_label(&session, label)? {
+            session.destroy_object(h).context("C_DestroyObject")?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        println!("removed: {removed} objects of a previous demo run");
+    }
+
+    let data = |label: &str, private: bool, value: &str| {
+        vec![
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(private),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Application(b"strongroom demo".to_vec()),
+            Attribute::Value(value.as_bytes().to_vec()),
+        ]
+    };
+    session
+        .create_object(&data(LABEL_PRIVATE, true, &private_marker))
+        .context("C_CreateObject (private data object)")?;
+    session
+        .create_object(&data(LABEL_PUBLIC, false, &public_marker))
+        .context("C_CreateObject (public data object)")?;
+    session
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Label(LABEL_AES.as_bytes().to_vec()),
+            Attribute::Value(aes_value.clone()),
+        ])
+        .context("C_CreateObject (AES-256 secret key)")?;
+
+    println!("objects (found again by label, logged in):");
+    for (label, expect) in [
+        (LABEL_PRIVATE, Some(&private_marker)),
+        (LABEL_PUBLIC, Some(&public_marker)),
+    ] {
+        let found = by_label(&session, label)?;
+        if found.len() != 1 {
+            bail!("expected 1 object labelled {label}, found {}", found.len());
+        }
+        let attrs = session
+            .get_attributes(found[0], &[AttributeType::Private, AttributeType::Value])
+            .context("C_GetAttributeValue")?;
+        let private = attrs.iter().any(|a| matches!(a, Attribute::Private(true)));
+        let value = attrs.iter().find_map(|a| match a {
+            Attribute::Value(v) => Some(v.clone()),
+            _ => None,
+        });
+        if value.as_deref() != expect.map(|m| m.as_bytes()) {
+            bail!("object {label}: CKA_VALUE read back differs from what was stored");
+        }
+        println!(
+            "  {label}: data, {}, value read back intact ({} bytes)",
+            if private { "private" } else { "public" },
+            value.map_or(0, |v| v.len())
+        );
+    }
+    let keys = by_label(&session, LABEL_AES)?;
+    if keys.len() != 1 {
+        bail!(
+            "expected 1 object labelled {LABEL_AES}, found {}",
+            keys.len()
+        );
+    }
+    let info = session
+        .get_attribute_info(keys[0], &[AttributeType::Value])
+        .context("C_GetAttributeValue")?;
+    let value_state = match info.first() {
+        Some(AttributeInfo::Sensitive) => "CKA_VALUE sensitive (not readable)".to_string(),
+        Some(AttributeInfo::Available(n)) => {
+            bail!("{LABEL_AES}: CKA_VALUE of a sensitive key is readable ({n} bytes)")
+        }
+        Some(other) => format!("CKA_VALUE {other:?}"),
+        None => "CKA_VALUE ?".to_string(),
+    };
+    println!("  {LABEL_AES}: AES-256 secret key, private, {value_state}");
+    session.logout().context("C_Logout")?;
+
+    // Without login: the public object only.
+    let ro = ctx.open_ro_session(slot).context("C_OpenSession")?;
+    let public = by_label(&ro, LABEL_PUBLIC)?.len();
+    let private = by_label(&ro, LABEL_PRIVATE)?.len() + by_label(&ro, LABEL_AES)?.len();
+    println!("  without login: {public} public object visible, {private} private objects visible");
+    if public != 1 || private != 0 {
+        bail!("visibility without login is wrong: expected 1 public and 0 private objects");
+    }
+    drop(ro);
+    drop(session);
+
+    let needles: [(&str, &[u8]); 3] = [
+        ("private data object value", private_marker.as_bytes()),
+        ("public data object value", public_marker.as_bytes()),
+        ("AES key value", &aes_value),
+    ];
+    let (mut files, mut hits) = (Vec::new(), Vec::new());
+    scan(&store, &needles, &mut files, &mut hits)?;
+    // Again after C_Finalize, once the store is closed and checkpointed.
+    ctx.finalize().context("C_Finalize")?;
+    let mut files_after = Vec::new();
+    scan(&store, &needles, &mut files_after, &mut hits)?;
+    for f in files_after {
+        if !files.contains(&f) {
+            files.push(f);
+        }
+    }
+    hits.sort();
+    hits.dedup();
+    if !hits.is_empty() {
+        bail!("plaintext found in the store: {}", hits.join("; "));
+    }
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&store).unwrap_or(f).display().to_string())
+        .collect();
+    println!(
+        "no plaintext found in {} (under {})",
+        names.join(", "),
+        store.display()
+    );
+    Ok(())
+}
