@@ -546,7 +546,10 @@ impl Module {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| Error::general(format!("getrandom: {e}")))?;
         let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        obj.set(Attribute::new(CKA_UNIQUE_ID, crate::object::attr::Value::bytes(hex.into_bytes())));
+        obj.set(Attribute::new(
+            CKA_UNIQUE_ID,
+            crate::object::attr::Value::bytes(hex.into_bytes()),
+        ));
         if obj.is_token() {
             let id = s.token.insert_object(&obj)?;
             Self::token_handle(id)
@@ -685,7 +688,9 @@ impl Module {
         if let Some(template) = template {
             for id in s.token.candidates(&template)? {
                 match s.token.object(id) {
-                    Ok(Some(o)) if o.object.matches(&template) => found.push_back(Self::token_handle(id)?),
+                    Ok(Some(o)) if o.object.matches(&template) => {
+                        found.push_back(Self::token_handle(id)?)
+                    }
                     Ok(_) => {}
                     // A damaged record is logged and skipped; the rest of the token works.
                     Err(Error::Tampered(_)) => {}
@@ -695,7 +700,11 @@ impl Module {
             let objs = self.session_objects.read();
             let mut session_hits: Vec<_> = objs
                 .iter()
-                .filter(|(_, o)| o.token_id == s.token.token_id && s.token.visible(&o.object) && o.object.matches(&template))
+                .filter(|(_, o)| {
+                    o.token_id == s.token.token_id
+                        && s.token.visible(&o.object)
+                        && o.object.matches(&template)
+                })
                 .map(|(h, _)| *h)
                 .collect();
             session_hits.sort_unstable();

@@ -1187,3 +1187,131 @@ fn rsa_raw_x509() {
     assert_eq!(sk.raw(&[0xff; 256]), Err(CryptoError::DataInvalid));
     assert_eq!(pk.raw(&[1u8; 257]), Err(CryptoError::DataLen));
 }
+
+#[test]
+fn rsa_private_parts_recomputes_crt() {
+    let parts = rsa_test_key();
+    // Only n, e, d: primes and CRT values are recovered.
+    let bare = RsaPrivateParts {
+        n: parts.n.clone(),
+        e: parts.e.clone(),
+        d: parts.d.clone(),
+        ..Default::default()
+    };
+    let full = p().rsa_private(&bare).unwrap().private_parts().unwrap();
+    let strip = |v: &[u8]| {
+        v.iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(strip(&full.n), strip(&parts.n));
+    assert_eq!(strip(&full.d), strip(&parts.d));
+    // The recovered primes are {p, q} in some order; check the CRT relations instead.
+    let sk = p().rsa_private(&full).unwrap();
+    let pk = p().rsa_public(&full.n, &full.e).unwrap();
+    let c = pk.raw(b"crt check").unwrap();
+    assert_eq!(&sk.raw(&c).unwrap()[256 - 9..], b"crt check");
+    assert!(!full.p.is_empty() && !full.q.is_empty() && !full.qinv.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ed25519 (RFC 8032 §7.1 TEST 1, 2, 3 and TEST SHA(abc); 2, 3 and SHA(abc) also checked
+// against `openssl pkeyutl -sign -rawin`)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ed25519_kat_rfc8032() {
+    let cases = [
+        (
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "",
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
+             5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+        ),
+        (
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "72",
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da\
+             085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+        ),
+        (
+            "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+            "af82",
+            "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac\
+             18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+        ),
+        (
+            "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
+            "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+            // SHA-512("abc")
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+            "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b589\
+             09351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704",
+        ),
+    ];
+    for (seed, public, msg, sig) in cases {
+        let (seed, public, msg, sig) = (h(seed), h(public), h(msg), h(sig));
+        assert_eq!(p().ed25519_public_from_seed(&seed).unwrap(), public);
+        assert_eq!(p().ed25519_sign(&seed, &msg).unwrap(), sig);
+        p().ed25519_check_public(&public).unwrap();
+        p().ed25519_verify(&public, &msg, &sig).unwrap();
+        let mut bad = sig.clone();
+        bad[10] ^= 1;
+        assert_eq!(
+            p().ed25519_verify(&public, &msg, &bad),
+            Err(CryptoError::SignatureInvalid)
+        );
+        let mut other = msg.clone();
+        other.push(0);
+        assert_eq!(
+            p().ed25519_verify(&public, &other, &sig),
+            Err(CryptoError::SignatureInvalid)
+        );
+    }
+    // SHA-512("abc") really is the message of the last case.
+    assert_eq!(
+        p().digest(HashAlg::Sha512, b"abc"),
+        h(
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+           2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        )
+    );
+}
+
+#[test]
+fn ed25519_generate_and_bad_inputs() {
+    let (seed, public) = p().ed25519_generate().unwrap();
+    assert_eq!((seed.len(), public.len()), (32, 32));
+    assert_eq!(p().ed25519_public_from_seed(&seed).unwrap(), public);
+    let sig = p().ed25519_sign(&seed, b"message").unwrap();
+    assert_eq!(sig.len(), 64);
+    p().ed25519_verify(&public, b"message", &sig).unwrap();
+    assert_eq!(
+        p().ed25519_verify(&public, b"message", &sig[..63]),
+        Err(CryptoError::SignatureLen)
+    );
+    assert_eq!(
+        p().ed25519_sign(&seed[..31], b"m"),
+        Err(CryptoError::InvalidKey)
+    );
+    assert_eq!(
+        p().ed25519_public_from_seed(&[0u8; 33]),
+        Err(CryptoError::InvalidKey)
+    );
+    assert_eq!(
+        p().ed25519_verify(&public[..31], b"message", &sig),
+        Err(CryptoError::InvalidKey)
+    );
+    // An encoding whose point decompression fails (y = 2 gives no square x^2).
+    let mut not_a_point = [0u8; 32];
+    not_a_point[0] = 2;
+    assert_eq!(
+        p().ed25519_check_public(&not_a_point),
+        Err(CryptoError::InvalidKey)
+    );
+}

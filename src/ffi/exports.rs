@@ -1,7 +1,7 @@
 //! Every exported `C_*` function. Each body converts pointers with the
 //! helpers of [`super`] and calls the safe layer ([`crate::module`]).
 
-use super::mechanism::{mechanism_in, GcmMessageParams};
+use super::mechanism::{mechanism_in, mechanism_type_in, GcmMessageParams};
 use super::{
     attributes_out, bytes_in, export, out_bytes, out_list, read_in, template_in, to_usize,
     types_in, write_out,
@@ -625,7 +625,7 @@ export! {
         let m = module::get()?;
         m.session(hSession)?;
         // SAFETY: mechanism from the application.
-        let mech = unsafe { mechanism_in(pMechanism)? };
+        let mech = unsafe { mechanism_type_in(pMechanism)? };
         m.message_init(hSession, true, &mech, hKey)
     }
 
@@ -672,7 +672,7 @@ export! {
         let m = module::get()?;
         m.session(hSession)?;
         // SAFETY: mechanism from the application.
-        let mech = unsafe { mechanism_in(pMechanism)? };
+        let mech = unsafe { mechanism_type_in(pMechanism)? };
         m.message_init(hSession, false, &mech, hKey)
     }
 

@@ -36,10 +36,32 @@ unsafe fn param<T: Copy>(p: *const std::ffi::c_void, len: CK_ULONG) -> Result<T>
 /// # Safety
 /// `p` must be NULL or point to `len` readable bytes.
 unsafe fn field(p: *const CK_BYTE, len: CK_ULONG) -> Result<Vec<u8>> {
+    // No parameter field (IV, AAD, label, salt, info...) is anywhere near
+    // this long: a larger length is a mix-up of parameter structures, and
+    // must not turn into a huge read or allocation.
+    if to_usize(len)? > MAX_PARAM_FIELD {
+        return Err(Error::MechanismParamInvalid);
+    }
     // SAFETY: forwarded contract.
     unsafe { bytes_in(p, len) }
         .map(<[u8]>::to_vec)
         .map_err(|_| Error::MechanismParamInvalid)
+}
+
+/// Largest byte field accepted inside a mechanism parameter structure.
+const MAX_PARAM_FIELD: usize = 16 * 1024 * 1024;
+
+/// Parses only the mechanism type, for C_MessageEncryptInit and
+/// C_MessageDecryptInit: their parameter (for AES-GCM a CK_GCM_MESSAGE_PARAMS,
+/// the same size as CK_GCM_PARAMS) describes no message yet, and each
+/// C_EncryptMessage call brings its own.
+///
+/// # Safety
+/// `p` must be NULL or point to a `CK_MECHANISM`.
+pub(crate) unsafe fn mechanism_type_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
+    // SAFETY: forwarded contract.
+    let m = unsafe { read_in(p)? };
+    Ok(Mechanism { ty: m.mechanism, param: Param::None })
 }
 
 /// Parses an application's mechanism.

@@ -1,11 +1,13 @@
 //! Key material: checks and completion for imported keys, the encodings of
 //! EC points and parameters, and keys prepared once for the provider.
 
+use super::pkcs8;
 use crate::crypto::{
     self, Curve, EcPrivateKey, EcPublicKey, RsaPrivateKey, RsaPrivateParts, RsaPublicKey,
 };
 use crate::error::{Error, Result};
 use crate::object::attr::{Attribute, Value};
+use crate::object::rules::{self, Actor, Origin};
 use crate::object::Object;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
@@ -22,6 +24,33 @@ pub fn modulus_bits(n: &[u8]) -> u64 {
 /// The named curve of CKA_EC_PARAMS (a DER OID), or `CKR_CURVE_NOT_SUPPORTED`.
 pub fn curve_of(params: &[u8]) -> Result<Curve> {
     Curve::from_oid_der(params).ok_or(Error::CurveNotSupported)
+}
+
+/// CKA_EC_PARAMS of Ed25519 as the DER OID id-Ed25519 (1.3.101.112, RFC 8410).
+pub const ED25519_OID_DER: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
+/// CKA_EC_PARAMS of Ed25519 as the DER PrintableString "edwards25519" (v3.0 §6.3.5).
+pub const ED25519_NAME_DER: &[u8] = &[
+    0x13, 0x0c, b'e', b'd', b'w', b'a', b'r', b'd', b's', b'2', b'5', b'5', b'1', b'9',
+];
+
+/// Checks CKA_EC_PARAMS of an Edwards key: Ed25519 by OID or by name, else
+/// `CKR_CURVE_NOT_SUPPORTED`.
+pub fn edwards_curve_of(params: &[u8]) -> Result<()> {
+    if params == ED25519_OID_DER || params == ED25519_NAME_DER {
+        Ok(())
+    } else {
+        Err(Error::CurveNotSupported)
+    }
+}
+
+/// The raw 32-byte Ed25519 public key inside CKA_EC_POINT (`04 20 || key`, or bare).
+pub fn ed_point_raw(der: &[u8]) -> Result<&[u8]> {
+    let raw = ec_point_raw(der);
+    if raw.len() == 32 {
+        Ok(raw)
+    } else {
+        Err(Error::AttributeValueInvalid)
+    }
 }
 
 /// CKA_EC_POINT: the uncompressed point as a DER OCTET STRING (v3.0 §6.3.3).
@@ -55,7 +84,7 @@ pub fn aes_check_value(key: &[u8]) -> Result<Vec<u8>> {
     Ok(out[..3].to_vec())
 }
 
-fn required<'a>(obj: &'a Object, ty: CK_ATTRIBUTE_TYPE) -> Result<&'a [u8]> {
+fn required(obj: &Object, ty: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
     obj.bytes(ty).ok_or(Error::TemplateIncomplete)
 }
 
@@ -123,8 +152,26 @@ pub fn complete_imported(mut obj: Object) -> Result<Object> {
                 Value::bytes(ec_point_der(&key.public_point())),
             ));
         }
-        (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
-            return Err(Error::AttributeValueInvalid)
+        (CKO_PUBLIC_KEY, Some(CKK_EC_EDWARDS)) => {
+            edwards_curve_of(required(&obj, CKA_EC_PARAMS)?)?;
+            let point = ed_point_raw(required(&obj, CKA_EC_POINT)?)?.to_vec();
+            crypto::provider()
+                .ed25519_check_public(&point)
+                .map_err(|_| Error::AttributeValueInvalid)?;
+            obj.set(Attribute::new(
+                CKA_EC_POINT,
+                Value::bytes(ec_point_der(&point)),
+            ));
+        }
+        (CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
+            edwards_curve_of(required(&obj, CKA_EC_PARAMS)?)?;
+            let public = crypto::provider()
+                .ed25519_public_from_seed(required(&obj, CKA_VALUE)?)
+                .map_err(|_| Error::AttributeValueInvalid)?;
+            obj.set(Attribute::new(
+                CKA_EC_POINT,
+                Value::bytes(ec_point_der(&public)),
+            ));
         }
         _ => {}
     }
@@ -152,6 +199,166 @@ pub fn rsa_parts(obj: &Object) -> Result<RsaPrivateParts> {
     })
 }
 
+fn strip_zeros(v: &[u8]) -> &[u8] {
+    &v[v.iter().position(|b| *b != 0).unwrap_or(v.len())..]
+}
+
+/// A private key object as PKCS#8 `PrivateKeyInfo` DER, for C_WrapKey. RSA CRT values are
+/// recomputed from n, e, d (and the primes) so the encoding is always complete and
+/// consistent; anything the token cannot encode is `CKR_KEY_NOT_WRAPPABLE`.
+pub fn private_key_info(obj: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    let p = crypto::provider();
+    let no = |_| Error::KeyNotWrappable;
+    let key = match (obj.class(), obj.key_type()) {
+        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
+            let parts = rsa_parts(obj).map_err(no)?;
+            let full = p
+                .rsa_private(&parts)
+                .and_then(|k| k.private_parts())
+                .map_err(|_| Error::KeyNotWrappable)?;
+            pkcs8::PrivateKey::Rsa(full)
+        }
+        (CKO_PRIVATE_KEY, Some(CKK_EC)) => {
+            let curve = curve_of(required(obj, CKA_EC_PARAMS).map_err(no)?).map_err(no)?;
+            let scalar = Zeroizing::new(required(obj, CKA_VALUE).map_err(no)?.to_vec());
+            let public = p
+                .ec_public_from_private(curve, &scalar)
+                .map_err(|_| Error::KeyNotWrappable)?;
+            pkcs8::PrivateKey::Ec {
+                curve,
+                scalar,
+                public: Some(public),
+            }
+        }
+        (CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
+            edwards_curve_of(required(obj, CKA_EC_PARAMS).map_err(no)?).map_err(no)?;
+            let seed = Zeroizing::new(required(obj, CKA_VALUE).map_err(no)?.to_vec());
+            if seed.len() != 32 {
+                return Err(Error::KeyNotWrappable);
+            }
+            pkcs8::PrivateKey::Ed25519 { seed, public: None }
+        }
+        _ => return Err(Error::KeyNotWrappable),
+    };
+    pkcs8::encode(&key)
+}
+
+fn material_ulong(ty: CK_ATTRIBUTE_TYPE, v: u64) -> Attribute {
+    Attribute::new(ty, Value::Ulong(v))
+}
+
+fn material_bytes(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Attribute {
+    Attribute::new(ty, Value::bytes(v.to_vec()))
+}
+
+/// The key type a PKCS#8 key becomes.
+pub fn pkcs8_key_type(key: &pkcs8::PrivateKey) -> CK_KEY_TYPE {
+    match key {
+        pkcs8::PrivateKey::Rsa(_) => CKK_RSA,
+        pkcs8::PrivateKey::Ec { .. } => CKK_EC,
+        pkcs8::PrivateKey::Ed25519 { .. } => CKK_EC_EDWARDS,
+    }
+}
+
+/// Checks an unwrapped PKCS#8 key and returns the attributes a private key object of it
+/// holds, the same set C_GenerateKeyPair stores (RSA: all components, EC/Edwards:
+/// CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT). Inconsistent material (a public key or CRT value
+/// that does not belong to the private key, an invalid scalar) is `CKR_WRAPPED_KEY_INVALID`.
+/// `ed_params` is the application's CKA_EC_PARAMS for an Edwards key (OID or name form);
+/// the OID form is used when it gives none.
+pub fn unwrapped_private_material(
+    key: &pkcs8::PrivateKey,
+    ed_params: Option<&[u8]>,
+) -> Result<Vec<Attribute>> {
+    let p = crypto::provider();
+    let invalid = |_| Error::WrappedKeyInvalid;
+    let mut m = vec![
+        material_ulong(CKA_CLASS, u64::from(CKO_PRIVATE_KEY)),
+        material_ulong(CKA_KEY_TYPE, u64::from(pkcs8_key_type(key))),
+    ];
+    match key {
+        pkcs8::PrivateKey::Rsa(parts) => {
+            let full = p
+                .rsa_private(parts)
+                .and_then(|k| k.private_parts())
+                .map_err(invalid)?;
+            let given = [&parts.p, &parts.q, &parts.dp, &parts.dq, &parts.qinv];
+            let computed = [&full.p, &full.q, &full.dp, &full.dq, &full.qinv];
+            if given
+                .iter()
+                .zip(computed)
+                .any(|(g, c)| !crypto::ct_eq(strip_zeros(g), strip_zeros(c)))
+            {
+                return Err(Error::WrappedKeyInvalid);
+            }
+            m.extend([
+                material_bytes(CKA_MODULUS, &full.n),
+                material_bytes(CKA_PUBLIC_EXPONENT, &full.e),
+                material_bytes(CKA_PRIVATE_EXPONENT, &full.d),
+                material_bytes(CKA_PRIME_1, &full.p),
+                material_bytes(CKA_PRIME_2, &full.q),
+                material_bytes(CKA_EXPONENT_1, &full.dp),
+                material_bytes(CKA_EXPONENT_2, &full.dq),
+                material_bytes(CKA_COEFFICIENT, &full.qinv),
+            ]);
+        }
+        pkcs8::PrivateKey::Ec {
+            curve,
+            scalar,
+            public,
+        } => {
+            let point = p
+                .ec_private(*curve, scalar)
+                .map_err(invalid)?
+                .public_point();
+            if public.as_ref().is_some_and(|given| given != &point) {
+                return Err(Error::WrappedKeyInvalid);
+            }
+            m.extend([
+                material_bytes(CKA_EC_PARAMS, curve.oid_der()),
+                material_bytes(CKA_VALUE, scalar),
+                material_bytes(CKA_EC_POINT, &ec_point_der(&point)),
+            ]);
+        }
+        pkcs8::PrivateKey::Ed25519 { seed, public } => {
+            let point = p.ed25519_public_from_seed(seed).map_err(invalid)?;
+            if public.as_ref().is_some_and(|given| given != &point) {
+                return Err(Error::WrappedKeyInvalid);
+            }
+            let params = match ed_params {
+                Some(given) if edwards_curve_of(given).is_ok() => given,
+                _ => ED25519_OID_DER,
+            };
+            m.extend([
+                material_bytes(CKA_EC_PARAMS, params),
+                material_bytes(CKA_VALUE, seed),
+                material_bytes(CKA_EC_POINT, &ec_point_der(&point)),
+            ]);
+        }
+    }
+    Ok(m)
+}
+
+/// C_UnwrapKey of a private key: parses the PKCS#8 DER, checks the template's
+/// CKA_KEY_TYPE (optional) against it (`CKR_TEMPLATE_INCONSISTENT`) and builds
+/// the object as unwrapped (never ALWAYS_SENSITIVE nor NEVER_EXTRACTABLE).
+pub fn unwrap_private_key(der: &[u8], template: &[Attribute], actor: Actor) -> Result<Object> {
+    let key = pkcs8::decode(der)?;
+    let key_type = pkcs8_key_type(&key);
+    let find = |ty: CK_ATTRIBUTE_TYPE| template.iter().find(|a| a.ty == u64::from(ty));
+    match find(CKA_KEY_TYPE).map(|a| &a.value) {
+        None => {}
+        Some(Value::Ulong(t)) if *t == u64::from(key_type) => {}
+        Some(_) => return Err(Error::TemplateInconsistent),
+    }
+    let ed_params = match find(CKA_EC_PARAMS).map(|a| &a.value) {
+        Some(Value::Bytes(b)) => Some(&b[..]),
+        _ => None,
+    };
+    let material = unwrapped_private_material(&key, ed_params)?;
+    rules::build(template, &material, Origin::Unwrap, actor)
+}
+
 /// A key parsed once for the provider and kept per object handle.
 pub enum Prepared {
     Secret(Zeroizing<Vec<u8>>),
@@ -159,6 +366,13 @@ pub enum Prepared {
     RsaPublic(Box<dyn RsaPublicKey>),
     EcPrivate(Box<dyn EcPrivateKey>),
     EcPublic(Box<dyn EcPublicKey>),
+    /// Ed25519 private key: the 32-byte seed (checked) and its public key.
+    EdPrivate {
+        seed: Zeroizing<Vec<u8>>,
+        public: Vec<u8>,
+    },
+    /// Ed25519 public key: 32 bytes, a valid point encoding.
+    EdPublic(Vec<u8>),
 }
 
 /// Parses an object's key material. Errors mean the stored key is unusable.
@@ -191,12 +405,26 @@ pub fn prepare(obj: &Object) -> Result<Prepared> {
                     .map_err(bad)?,
             )
         }
+        (CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
+            edwards_curve_of(required(obj, CKA_EC_PARAMS)?)?;
+            let seed = Zeroizing::new(required(obj, CKA_VALUE)?.to_vec());
+            let public = p.ed25519_public_from_seed(&seed).map_err(bad)?;
+            Prepared::EdPrivate { seed, public }
+        }
+        (CKO_PUBLIC_KEY, Some(CKK_EC_EDWARDS)) => {
+            edwards_curve_of(required(obj, CKA_EC_PARAMS)?)?;
+            let public = ed_point_raw(required(obj, CKA_EC_POINT)?)
+                .map_err(|_| Error::general("stored key material is invalid"))?
+                .to_vec();
+            p.ed25519_check_public(&public).map_err(bad)?;
+            Prepared::EdPublic(public)
+        }
         _ => return Err(Error::KeyTypeInconsistent),
     })
 }
 
 /// The key size the mechanism table speaks of: bytes for secrets, bits for
-/// RSA and EC.
+/// RSA, EC and Edwards keys.
 pub fn key_size(obj: &Object) -> Option<u64> {
     match (obj.class(), obj.key_type()) {
         (CKO_SECRET_KEY, _) => obj.bytes(CKA_VALUE).map(|v| v.len() as u64),
@@ -205,6 +433,11 @@ pub fn key_size(obj: &Object) -> Option<u64> {
             .bytes(CKA_EC_PARAMS)
             .and_then(Curve::from_oid_der)
             .map(|c| c.field_len() as u64 * 8),
+        // Ed25519: 255 bits, as the mechanism table reports it.
+        (_, Some(CKK_EC_EDWARDS)) => obj
+            .bytes(CKA_EC_PARAMS)
+            .filter(|p| edwards_curve_of(p).is_ok())
+            .map(|_| u64::from(super::table::ED25519_BITS)),
         _ => None,
     }
 }

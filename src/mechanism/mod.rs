@@ -4,8 +4,12 @@
 
 pub mod keys;
 pub mod ops;
+pub mod pkcs8;
 pub mod run;
 pub mod table;
+
+#[cfg(test)]
+mod tests;
 
 use crate::crypto::{CryptoError, HashAlg};
 use crate::error::{Error, Result};
@@ -144,10 +148,11 @@ impl Usage {
     /// The object class the key must be for this usage and key family.
     fn class(self, family: Family) -> CK_OBJECT_CLASS {
         match (family, self) {
-            (Family::Rsa | Family::Ec, Usage::Encrypt | Usage::Verify | Usage::Wrap) => {
-                CKO_PUBLIC_KEY
-            }
-            (Family::Rsa | Family::Ec, _) => CKO_PRIVATE_KEY,
+            (
+                Family::Rsa | Family::Ec | Family::Edwards,
+                Usage::Encrypt | Usage::Verify | Usage::Wrap,
+            ) => CKO_PUBLIC_KEY,
+            (Family::Rsa | Family::Ec | Family::Edwards, _) => CKO_PRIVATE_KEY,
             _ => CKO_SECRET_KEY,
         }
     }
@@ -162,13 +167,17 @@ pub fn authorize(key: &Object, mech: &Mechanism, usage: Usage) -> Result<()> {
     if row.flags & usage.flag() == 0 {
         return Err(Error::MechanismInvalid);
     }
-    let type_ok = match (row.family, key.key_type()) {
-        (Family::Aes, Some(CKK_AES)) => true,
-        (Family::Hmac | Family::Secret, Some(CKK_GENERIC_SECRET | CKK_AES)) => true,
-        (Family::Rsa, Some(CKK_RSA)) => true,
-        (Family::Ec, Some(CKK_EC)) => true,
-        _ => false,
-    };
+    let type_ok = matches!(
+        (row.family, key.key_type()),
+        (Family::Aes, Some(CKK_AES))
+            | (
+                Family::Hmac | Family::Secret,
+                Some(CKK_GENERIC_SECRET | CKK_AES)
+            )
+            | (Family::Rsa, Some(CKK_RSA))
+            | (Family::Ec, Some(CKK_EC))
+            | (Family::Edwards, Some(CKK_EC_EDWARDS))
+    );
     if !type_ok || key.class() != usage.class(row.family) {
         return Err(Error::KeyTypeInconsistent);
     }

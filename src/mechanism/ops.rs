@@ -9,7 +9,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Largest input buffered by single-part-only mechanisms driven through
-/// C_*Update (RSA, raw ECDSA, GCM, key wrap).
+/// C_*Update (RSA, raw ECDSA, EdDSA, GCM, key wrap).
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
 
 fn buffer(buf: &mut Zeroizing<Vec<u8>>, data: &[u8]) -> Result<()> {
@@ -62,8 +62,11 @@ impl KwKind {
             KwKind::Kwp | KwKind::Pad => p.aes_kwp_wrap(kek, data)?,
             KwKind::Pkcs7 => {
                 let pad = 8 - data.len() % 8;
-                let mut padded = Zeroizing::new(data.to_vec());
-                padded.extend(std::iter::repeat_n(pad as u8, pad));
+                // Allocated at its final size: growing would leave a copy of
+                // the key in freed memory. (`repeat_n` needs Rust 1.82 > MSRV.)
+                let mut padded = Zeroizing::new(Vec::with_capacity(data.len() + pad));
+                padded.extend_from_slice(data);
+                padded.resize(data.len() + pad, pad as u8);
                 p.aes_kw_wrap(kek, &padded)?
             }
         };
@@ -92,9 +95,11 @@ impl KwKind {
             KwKind::Kw => Ok(p.aes_kw_unwrap(kek, wrapped)?),
             KwKind::Kwp => Ok(p.aes_kwp_unwrap(kek, wrapped)?),
             KwKind::Pkcs7 => pkcs7(kek),
+            // RFC 5649 first; the PKCS#7 reading is tried only where it can
+            // apply, and a failure of both reports the RFC 5649 verdict.
             KwKind::Pad => match p.aes_kwp_unwrap(kek, wrapped) {
                 Ok(v) => Ok(v),
-                Err(_) => pkcs7(kek),
+                Err(e) => pkcs7(kek).map_err(|_| Error::from(e)),
             },
         }
     }
@@ -341,6 +346,8 @@ pub enum SignKind {
     },
     /// Raw RSA (X.509).
     RsaRaw { key: Arc<Prepared> },
+    /// Pure Ed25519 over the whole (buffered) message.
+    Eddsa { key: Arc<Prepared> },
 }
 
 /// An active signature, MAC or verification.
@@ -371,6 +378,7 @@ impl SignOp {
             SignKind::RsaPkcs1 { key, .. }
             | SignKind::RsaPss { key, .. }
             | SignKind::RsaRaw { key } => rsa_len(key),
+            SignKind::Eddsa { .. } => 64,
         }
     }
 
@@ -433,6 +441,10 @@ impl SignOp {
                 Prepared::RsaPrivate(k) => k.raw(&msg)?.to_vec(),
                 _ => return Err(Error::KeyTypeInconsistent),
             },
+            SignKind::Eddsa { key } => match &**key {
+                Prepared::EdPrivate { seed, .. } => crypto::provider().ed25519_sign(seed, &msg)?,
+                _ => return Err(Error::KeyTypeInconsistent),
+            },
             SignKind::Mac { .. } => unreachable_mac(),
         };
         Ok(Zeroizing::new(out))
@@ -483,6 +495,17 @@ impl SignOp {
                         return Err(Error::SignatureInvalid);
                     }
                 }
+                _ => return Err(Error::KeyTypeInconsistent),
+            },
+            SignKind::Eddsa { key } => match &**key {
+                Prepared::EdPublic(public) => crypto::provider()
+                    .ed25519_verify(public, &msg, sig)
+                    .map_err(|e| match e {
+                        crypto::CryptoError::InvalidKey => {
+                            Error::general("stored key material is invalid")
+                        }
+                        other => other.into(),
+                    })?,
                 _ => return Err(Error::KeyTypeInconsistent),
             },
             SignKind::Mac { .. } => unreachable_mac(),

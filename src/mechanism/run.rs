@@ -39,7 +39,7 @@ fn ulong_in(template: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<u64> {
         })
 }
 
-fn bytes_in<'a>(template: &'a [Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&'a [u8]> {
+fn bytes_in(template: &[Attribute], ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
     template
         .iter()
         .find_map(|a| match (&a.value, a.ty == u64::from(ty)) {
@@ -507,6 +507,24 @@ impl Module {
                 hash: sign_hash(m.ty).map(|a| (a, p.digest_ctx(a))),
             },
             CKM_RSA_X_509 => SignKind::RsaRaw { key: prepared },
+            CKM_EDDSA => {
+                // Pure Ed25519 only: Ed25519ph and Ed25519ctx are not offered.
+                match &m.param {
+                    Param::None => {}
+                    Param::Eddsa {
+                        prehash: false,
+                        context,
+                    } if context.is_empty() => {}
+                    _ => return Err(Error::MechanismParamInvalid),
+                }
+                if !matches!(
+                    &*prepared,
+                    Prepared::EdPrivate { .. } | Prepared::EdPublic(_)
+                ) {
+                    return Err(Error::KeyTypeInconsistent);
+                }
+                SignKind::Eddsa { key: prepared }
+            }
             CKM_RSA_PKCS_PSS
             | CKM_SHA1_RSA_PKCS_PSS
             | CKM_SHA224_RSA_PKCS_PSS
@@ -696,7 +714,7 @@ impl Module {
         self.store_new(&s, obj)
     }
 
-    /// C_GenerateKeyPair (v3.0 §5.18): EC P-256/P-384 and RSA 2048-4096.
+    /// C_GenerateKeyPair (v3.0 §5.18): EC P-256/P-384, Ed25519 and RSA 2048-4096.
     pub fn generate_key_pair(
         &self,
         h: CK_SESSION_HANDLE,
@@ -728,6 +746,30 @@ impl Module {
                         ul(CKA_KEY_TYPE, kt),
                         by(CKA_EC_PARAMS, &params),
                         by(CKA_VALUE, &scalar),
+                        by(CKA_EC_POINT, &point_der),
+                    ],
+                )
+            }
+            CKM_EC_EDWARDS_KEY_PAIR_GEN => {
+                let params = bytes_in(&pub_t, CKA_EC_PARAMS)
+                    .or_else(|| bytes_in(&priv_t, CKA_EC_PARAMS))
+                    .ok_or(Error::TemplateIncomplete)?
+                    .to_vec();
+                keys::edwards_curve_of(&params)?;
+                let (seed, public) = p.ed25519_generate()?;
+                let point_der = keys::ec_point_der(&public);
+                let kt = u64::from(CKK_EC_EDWARDS);
+                (
+                    vec![
+                        ul(CKA_CLASS, u64::from(CKO_PUBLIC_KEY)),
+                        ul(CKA_KEY_TYPE, kt),
+                        by(CKA_EC_POINT, &point_der),
+                    ],
+                    vec![
+                        ul(CKA_CLASS, u64::from(CKO_PRIVATE_KEY)),
+                        ul(CKA_KEY_TYPE, kt),
+                        by(CKA_EC_PARAMS, &params),
+                        by(CKA_VALUE, &seed),
                         by(CKA_EC_POINT, &point_der),
                     ],
                 )
@@ -787,21 +829,42 @@ impl Module {
 
     // ----- wrap / unwrap -----
 
-    /// The bytes a key is wrapped as: the value of a secret key.
-    fn wrappable_bytes(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    /// The bytes a key is wrapped as: the value of a secret key, or a
+    /// private key as unencrypted PKCS#8 PrivateKeyInfo DER (RSA, EC, Ed25519).
+    fn wrappable_bytes(m: &Mechanism, key: &Object) -> Result<Zeroizing<Vec<u8>>> {
         match key.class() {
             CKO_SECRET_KEY => Ok(Zeroizing::new(
                 key.bytes(CKA_VALUE).ok_or(Error::KeyNotWrappable)?.to_vec(),
             )),
+            CKO_PRIVATE_KEY => {
+                // Private keys only under mechanisms that take any length (or
+                // plain RFC 3394 when the DER happens to be a multiple of 8).
+                if !matches!(
+                    m.ty,
+                    CKM_AES_KEY_WRAP
+                        | CKM_AES_KEY_WRAP_KWP
+                        | CKM_AES_KEY_WRAP_PAD
+                        | CKM_AES_KEY_WRAP_PKCS7
+                        | CKM_AES_CBC_PAD
+                        | CKM_AES_GCM
+                ) {
+                    return Err(Error::KeyNotWrappable);
+                }
+                keys::private_key_info(key)
+            }
             _ => Err(Error::KeyNotWrappable),
         }
     }
 
-    /// Output length of a wrap, exact.
+    /// Output length of a wrap, exact; a key length the mechanism cannot take
+    /// is `CKR_KEY_SIZE_RANGE` already here, so size queries fail like the
+    /// real call.
     fn wrap_len(m: &Mechanism, kek: &Prepared, n: usize) -> Result<usize> {
         Ok(match m.ty {
+            CKM_AES_KEY_WRAP if n % 8 != 0 || n < 16 => return Err(Error::KeySizeRange),
             ty if kw_kind(ty).is_some() => kw_kind(ty).map_or(0, |k| k.wrapped_len(n)),
             CKM_AES_CBC_PAD => (n / 16 + 1) * 16,
+            CKM_AES_ECB | CKM_AES_CBC if n % 16 != 0 => return Err(Error::KeySizeRange),
             CKM_AES_ECB | CKM_AES_CBC => n,
             CKM_AES_GCM => match &m.param {
                 Param::Gcm { tag_bits, .. } => n + tag_len(*tag_bits)?,
@@ -844,10 +907,23 @@ impl Module {
                 )?),
                 _ => return Err(Error::MechanismParamInvalid),
             },
-            CKM_RSA_PKCS => ops::rsa_crypt(kek, &RsaScheme::Pkcs1, true, data)?,
-            CKM_RSA_PKCS_OAEP => ops::rsa_crypt(kek, &oaep(&m.param)?, true, data)?,
+            // A key too long for the modulus is a key size error in C_WrapKey
+            // (CKR_DATA_LEN_RANGE is not among its return values).
+            CKM_RSA_PKCS => {
+                ops::rsa_crypt(kek, &RsaScheme::Pkcs1, true, data).map_err(Self::key_too_long)?
+            }
+            CKM_RSA_PKCS_OAEP => {
+                ops::rsa_crypt(kek, &oaep(&m.param)?, true, data).map_err(Self::key_too_long)?
+            }
             _ => return Err(Error::MechanismInvalid),
         })
+    }
+
+    fn key_too_long(e: Error) -> Error {
+        match e {
+            Error::DataLenRange => Error::KeySizeRange,
+            other => other,
+        }
     }
 
     /// Decrypts a wrapped key; integrity and length failures are
@@ -919,7 +995,7 @@ impl Module {
             }
         }
         let kek = self.prepared(wrapping, &wk.object)?;
-        let data = Self::wrappable_bytes(&k.object)?;
+        let data = Self::wrappable_bytes(m, &k.object)?;
         let len = Self::wrap_len(m, &kek, data.len())?;
         let (out, _) = two_call(cap, len, true, &mut None, || {
             Self::wrap_bytes(m, &kek, &data)
@@ -928,7 +1004,9 @@ impl Module {
     }
 
     /// C_UnwrapKey (v3.0 §5.18): applies CKA_UNWRAP_TEMPLATE; the new key is
-    /// never CKA_ALWAYS_SENSITIVE or CKA_NEVER_EXTRACTABLE.
+    /// never CKA_ALWAYS_SENSITIVE or CKA_NEVER_EXTRACTABLE. A CKO_PRIVATE_KEY
+    /// template takes PKCS#8 PrivateKeyInfo DER (CKA_KEY_TYPE optional, else
+    /// it must match the DER); bad DER is CKR_WRAPPED_KEY_INVALID.
     pub fn unwrap_key(
         &self,
         h: CK_SESSION_HANDLE,
@@ -943,6 +1021,12 @@ impl Module {
         let mut template = parse(raw)?;
         apply_template(&mut template, uk.object.get(u64::from(CKA_UNWRAP_TEMPLATE)))?;
         let class = ulong_in(&template, CKA_CLASS).ok_or(Error::TemplateIncomplete)?;
+        if class == u64::from(CKO_PRIVATE_KEY) {
+            let kek = self.prepared(unwrapping, &uk.object)?;
+            let der = Self::unwrap_bytes(m, &kek, wrapped)?;
+            let obj = keys::unwrap_private_key(&der, &template, Self::actor(&s))?;
+            return self.store_new(&s, obj);
+        }
         if class != u64::from(CKO_SECRET_KEY) {
             return Err(Error::TemplateInconsistent);
         }

@@ -14,6 +14,8 @@ pub enum Family {
     Hmac,
     Rsa,
     Ec,
+    /// Edwards curves (CKK_EC_EDWARDS): Ed25519 only.
+    Edwards,
     /// Generic secret (HKDF base keys; AES keys accepted too).
     Secret,
 }
@@ -32,6 +34,10 @@ const ENC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const SIG: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const WRAP: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
 const EC_CAPS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+/// Edwards keys name their curve by OID or by the printable string "edwards25519" (v3.0 §6.3.5).
+const ED_CAPS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_CURVENAME;
+/// Ed25519 key size in bits, as SoftHSM reports it (the field is 255 bits; the keys are 256).
+pub const ED25519_BITS: CK_ULONG = 255;
 
 const fn row(
     ty: CK_MECHANISM_TYPE,
@@ -49,8 +55,8 @@ const fn row(
     }
 }
 
-/// Key sizes: bytes for AES, HMAC and HKDF keys, bits for RSA, EC and
-/// generic secret generation.
+/// Key sizes: bytes for AES, HMAC and HKDF keys, bits for RSA, EC, Edwards
+/// and generic secret generation.
 pub const ROWS: &[Row] = &[
     // Digests (§6.20ff).
     row(CKM_SHA_1, Family::None, 0, 0, CKF_DIGEST),
@@ -73,6 +79,13 @@ pub const ROWS: &[Row] = &[
         256,
         384,
         CKF_GENERATE_KEY_PAIR | EC_CAPS,
+    ),
+    row(
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        Family::Edwards,
+        ED25519_BITS,
+        ED25519_BITS,
+        CKF_GENERATE_KEY_PAIR | ED_CAPS,
     ),
     row(
         CKM_RSA_PKCS_KEY_PAIR_GEN,
@@ -133,6 +146,14 @@ pub const ROWS: &[Row] = &[
     row(CKM_ECDSA_SHA384, Family::Ec, 256, 384, SIG | EC_CAPS),
     row(CKM_ECDSA_SHA512, Family::Ec, 256, 384, SIG | EC_CAPS),
     row(CKM_ECDH1_DERIVE, Family::Ec, 256, 384, CKF_DERIVE | EC_CAPS),
+    // EdDSA (v3.0 §6.3.7): pure Ed25519.
+    row(
+        CKM_EDDSA,
+        Family::Edwards,
+        ED25519_BITS,
+        ED25519_BITS,
+        SIG | ED_CAPS,
+    ),
     // HKDF (v3.0 §6.43).
     row(CKM_HKDF_DERIVE, Family::Secret, 1, 512, CKF_DERIVE),
     row(CKM_HKDF_DATA, Family::Secret, 1, 512, CKF_DERIVE),

@@ -84,6 +84,16 @@ pub struct SqliteBackend {
 
 impl SqliteBackend {
     pub fn open(path: &Path) -> Result<SqliteBackend> {
+        // Create the database file ourselves, mode 0600: SQLite would use
+        // 0644, and its -wal and -shm files copy the database file's mode.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let b = SqliteBackend {
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),

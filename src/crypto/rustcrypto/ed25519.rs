@@ -6,7 +6,7 @@
 //! refused, for interoperability.
 
 use super::super::{CryptoError, CryptoResult, Zeroizing};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 /// Length of a seed, a public key, and half a signature.
 pub(crate) const KEY_LEN: usize = 32;
