@@ -5,7 +5,7 @@
 // CK_ULONG is 64 bits here but 32 bits on i686 and Windows: the u64::from
 // and try_from conversions that look useless on x86_64 are what keep the
 // crate correct there.
-#![allow(clippy::useless_conversion)]
+#![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
 
 pub mod config;
 pub mod crypto;

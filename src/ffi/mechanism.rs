@@ -61,7 +61,10 @@ const MAX_PARAM_FIELD: usize = 16 * 1024 * 1024;
 pub(crate) unsafe fn mechanism_type_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
     // SAFETY: forwarded contract.
     let m = unsafe { read_in(p)? };
-    Ok(Mechanism { ty: m.mechanism, param: Param::None })
+    Ok(Mechanism {
+        ty: m.mechanism,
+        param: Param::None,
+    })
 }
 
 /// Parses an application's mechanism.

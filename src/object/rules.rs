@@ -526,7 +526,7 @@ pub fn readable(obj: &Object, ty: AttrType) -> bool {
     let tabs = tables(obj.class(), obj.key_type());
     match rule(&tabs, ty) {
         Some(flags) if flags & SENSITIVE != 0 => {
-            !(obj.bool_or(CKA_SENSITIVE, false) || !obj.bool_or(CKA_EXTRACTABLE, true))
+            !obj.bool_or(CKA_SENSITIVE, false) && obj.bool_or(CKA_EXTRACTABLE, true)
         }
         _ => true,
     }

@@ -61,6 +61,7 @@ pub trait Backend: Send + Sync {
     ) -> Result<i64>;
     /// Replaces an object if still at `expected_version`; `false` on conflict
     /// or when it is gone.
+    #[allow(clippy::too_many_arguments)] // one atomic write: every part is needed
     fn update_object(
         &self,
         token_id: i64,

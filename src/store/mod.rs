@@ -388,7 +388,7 @@ impl Store {
 
     // ----- objects -----
 
-    fn key_for<'k>(keys: &'k TokenKeys, key_class: u8) -> Result<&'k SealKey> {
+    fn key_for(keys: &TokenKeys, key_class: u8) -> Result<&SealKey> {
         match key_class {
             0 => Ok(&keys.installation),
             _ => keys.token.as_ref().ok_or(Error::UserNotLoggedIn),
