@@ -293,28 +293,25 @@ export! {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, || unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
             out_bytes(pEncryptedData, pulEncryptedDataLen, |cap| m.crypt(&s, true, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, r)
+        }))
     }
 
     fn C_EncryptUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG, pEncryptedPart: *mut CK_BYTE, pulEncryptedPartLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, || unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| unsafe {
             out_bytes(pEncryptedPart, pulEncryptedPartLen, |cap| m.crypt_update(&s, true, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, r)
+        }))
     }
 
     fn C_EncryptFinal(hSession: CK_SESSION_HANDLE, pLastEncryptedPart: *mut CK_BYTE, pulLastEncryptedPartLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: output buffer from the application.
-        let r = unsafe { out_bytes(pLastEncryptedPart, pulLastEncryptedPartLen, |cap| m.crypt_final(&s, true, cap)) };
-        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, || unsafe { out_bytes(pLastEncryptedPart, pulLastEncryptedPartLen, |cap| m.crypt_final(&s, true, cap)) })
     }
 
     fn C_DecryptInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
@@ -329,28 +326,25 @@ export! {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pEncryptedData, ulEncryptedDataLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, || unsafe { bytes_in(pEncryptedData, ulEncryptedDataLen) }.and_then(|data| unsafe {
             out_bytes(pData, pulDataLen, |cap| m.crypt(&s, false, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, r)
+        }))
     }
 
     fn C_DecryptUpdate(hSession: CK_SESSION_HANDLE, pEncryptedPart: *mut CK_BYTE, ulEncryptedPartLen: CK_ULONG, pPart: *mut CK_BYTE, pulPartLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pEncryptedPart, ulEncryptedPartLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, || unsafe { bytes_in(pEncryptedPart, ulEncryptedPartLen) }.and_then(|data| unsafe {
             out_bytes(pPart, pulPartLen, |cap| m.crypt_update(&s, false, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, r)
+        }))
     }
 
     fn C_DecryptFinal(hSession: CK_SESSION_HANDLE, pLastPart: *mut CK_BYTE, pulLastPartLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: output buffer from the application.
-        let r = unsafe { out_bytes(pLastPart, pulLastPartLen, |cap| m.crypt_final(&s, false, cap)) };
-        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, || unsafe { out_bytes(pLastPart, pulLastPartLen, |cap| m.crypt_final(&s, false, cap)) })
     }
 
     fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM) {
@@ -365,33 +359,29 @@ export! {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, || unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
             out_bytes(pDigest, pulDigestLen, |cap| m.digest(&s, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, r)
+        }))
     }
 
     fn C_DigestUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input buffer from the application.
-        let r = unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.digest_update(&s, data));
-        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, || unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.digest_update(&s, data)))
     }
 
     fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) {
         let m = module::get()?;
         let s = m.session(hSession)?;
-        let r = m.digest_key(&s, hKey);
-        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, || m.digest_key(&s, hKey))
     }
 
     fn C_DigestFinal(hSession: CK_SESSION_HANDLE, pDigest: *mut CK_BYTE, pulDigestLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: output buffer from the application.
-        let r = unsafe { out_bytes(pDigest, pulDigestLen, |cap| m.digest_final(&s, cap)) };
-        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Digest, || unsafe { out_bytes(pDigest, pulDigestLen, |cap| m.digest_final(&s, cap)) })
     }
 
     fn C_SignInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
@@ -406,26 +396,23 @@ export! {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
-        let r = unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
+        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, || unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
             out_bytes(pSignature, pulSignatureLen, |cap| m.sign(&s, data, cap))
-        });
-        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, r)
+        }))
     }
 
     fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input buffer from the application.
-        let r = unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.sign_update(&s, data));
-        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, || unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.sign_update(&s, data)))
     }
 
     fn C_SignFinal(hSession: CK_SESSION_HANDLE, pSignature: *mut CK_BYTE, pulSignatureLen: *mut CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: output buffer from the application.
-        let r = unsafe { out_bytes(pSignature, pulSignatureLen, |cap| m.sign_final(&s, cap)) };
-        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Sign, || unsafe { out_bytes(pSignature, pulSignatureLen, |cap| m.sign_final(&s, cap)) })
     }
 
     fn C_SignRecoverInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
@@ -452,25 +439,22 @@ export! {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input buffers from the application.
-        let r = unsafe { bytes_in(pData, ulDataLen).and_then(|d| Ok((d, bytes_in(pSignature, ulSignatureLen)?))) }
-            .and_then(|(data, sig)| m.verify(&s, data, sig));
-        m.end_always(&s, crate::mechanism::run::Slot::Verify, r)
+        m.end_always(&s, crate::mechanism::run::Slot::Verify, || unsafe { bytes_in(pData, ulDataLen).and_then(|d| Ok((d, bytes_in(pSignature, ulSignatureLen)?))) }
+            .and_then(|(data, sig)| m.verify(&s, data, sig)))
     }
 
     fn C_VerifyUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input buffer from the application.
-        let r = unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.verify_update(&s, data));
-        m.end_on_error(&s, crate::mechanism::run::Slot::Verify, r)
+        m.end_on_error(&s, crate::mechanism::run::Slot::Verify, || unsafe { bytes_in(pPart, ulPartLen) }.and_then(|data| m.verify_update(&s, data)))
     }
 
     fn C_VerifyFinal(hSession: CK_SESSION_HANDLE, pSignature: *mut CK_BYTE, ulSignatureLen: CK_ULONG) {
         let m = module::get()?;
         let s = m.session(hSession)?;
         // SAFETY: input buffer from the application.
-        let r = unsafe { bytes_in(pSignature, ulSignatureLen) }.and_then(|sig| m.verify_final(&s, sig));
-        m.end_always(&s, crate::mechanism::run::Slot::Verify, r)
+        m.end_always(&s, crate::mechanism::run::Slot::Verify, || unsafe { bytes_in(pSignature, ulSignatureLen) }.and_then(|sig| m.verify_final(&s, sig)))
     }
 
     fn C_VerifyRecoverInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {

@@ -115,12 +115,8 @@ pub(crate) fn function_list_v2() -> *mut CK_FUNCTION_LIST {
 
 static INTERFACE_NAME: &[u8; 8] = b"PKCS 11\0";
 
-struct InterfaceTable([CK_INTERFACE; 2]);
-// SAFETY: the table only holds pointers to immutable statics, never written.
-unsafe impl Sync for InterfaceTable {}
-
 /// The interfaces offered, v3.0 first (the default).
-static INTERFACES: InterfaceTable = InterfaceTable([
+const INTERFACE_LIST: [CK_INTERFACE; 2] = [
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_CHAR,
         pFunctionList: &FUNCTIONS_V3 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void,
@@ -131,11 +127,22 @@ static INTERFACES: InterfaceTable = InterfaceTable([
         pFunctionList: &FUNCTIONS_V2 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void,
         flags: 0,
     },
-]);
+];
+
+/// The structures C_GetInterface hands out. They live in writable memory
+/// because some callers (OpenSC's pkcs11-spy) write their own function list
+/// into the returned `CK_INTERFACE`; C_GetInterfaceList copies from the
+/// constant [`INTERFACE_LIST`], so such writes never change what we offer.
+struct InterfaceTable(std::cell::UnsafeCell<[CK_INTERFACE; 2]>);
+// SAFETY: this module never reads or writes the cell after creation; it only
+// hands out pointers into it, as PKCS#11 v3.0 §5.4 C_GetInterface requires.
+unsafe impl Sync for InterfaceTable {}
+
+static INTERFACES: InterfaceTable = InterfaceTable(std::cell::UnsafeCell::new(INTERFACE_LIST));
 
 /// Copies of the interfaces for C_GetInterfaceList.
 pub(crate) fn interfaces() -> [CK_INTERFACE; 2] {
-    INTERFACES.0
+    INTERFACE_LIST
 }
 
 /// C_GetInterface: by name (only "PKCS 11"), optional version and flags.
@@ -154,7 +161,6 @@ pub(crate) fn find_interface(
             "no interface offers the requested flags",
         ));
     }
-    let table = &INTERFACES.0;
     let pick = match version {
         None => 0,
         Some(CK_VERSION { major: 3, minor: 0 }) => 0,
@@ -164,5 +170,6 @@ pub(crate) fn find_interface(
         }) => 1,
         Some(_) => return Err(Error::ArgumentsBad("interface version not offered")),
     };
-    Ok(&table[pick] as *const CK_INTERFACE as *mut CK_INTERFACE)
+    // Pointer arithmetic only (no reference into the cell is formed).
+    Ok((INTERFACES.0.get() as *mut CK_INTERFACE).wrapping_add(pick))
 }

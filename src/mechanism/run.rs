@@ -146,9 +146,17 @@ fn mac_len(param: &Param, max: usize) -> Result<usize> {
 }
 
 impl Module {
-    /// After an error other than a size query, the operation ends (v3.0 §5.2:
-    /// a call that returns an error other than CKR_BUFFER_TOO_SMALL ends it).
-    pub fn end_on_error(&self, s: &Session, slot: Slot, r: Result<()>) -> Result<()> {
+    /// Runs one call of an active operation. After an error other than a
+    /// size query the operation ends (v3.0 §5.2: a call that returns an error
+    /// other than CKR_BUFFER_TOO_SMALL ends it); a panic, caught here, counts
+    /// as an error, so no operation is left active behind a bug.
+    pub fn end_on_error(
+        &self,
+        s: &Session,
+        slot: Slot,
+        call: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let r = Self::caught(call);
         if let Err(e) = &r {
             if !matches!(
                 e,
@@ -164,7 +172,13 @@ impl Module {
 
     /// C_Verify and C_VerifyFinal end the operation whatever the outcome,
     /// except when there was none or the arguments were unusable.
-    pub fn end_always(&self, s: &Session, slot: Slot, r: Result<()>) -> Result<()> {
+    pub fn end_always(
+        &self,
+        s: &Session,
+        slot: Slot,
+        call: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let r = Self::caught(call);
         if !matches!(
             r,
             Err(Error::OperationNotInitialized | Error::ArgumentsBad(_))
@@ -172,6 +186,11 @@ impl Module {
             Self::end(s, slot);
         }
         r
+    }
+
+    fn caught(call: impl FnOnce() -> Result<()>) -> Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+            .unwrap_or_else(|_| Err(Error::general("panic inside a cryptographic operation")))
     }
 
     fn end(s: &Session, slot: Slot) {
@@ -547,6 +566,19 @@ impl Module {
                 if builtin.is_some_and(|b| b != hash) {
                     return Err(Error::MechanismParamInvalid);
                 }
+                // RFC 8017 §9.1.1: emLen >= hLen + sLen + 2, emLen = ceil((modBits-1)/8).
+                let mod_bits = match &*prepared {
+                    Prepared::RsaPrivate(k) => k.modulus_bits(),
+                    Prepared::RsaPublic(k) => k.modulus_bits(),
+                    _ => return Err(Error::KeyTypeInconsistent),
+                };
+                let em_len = mod_bits.saturating_sub(1).div_ceil(8);
+                if salt
+                    .checked_add(hash.output_len() + 2)
+                    .is_none_or(|need| need > em_len)
+                {
+                    return Err(Error::MechanismParamInvalid);
+                }
                 SignKind::RsaPss {
                     key: prepared,
                     hash,
@@ -861,10 +893,10 @@ impl Module {
     /// real call.
     fn wrap_len(m: &Mechanism, kek: &Prepared, n: usize) -> Result<usize> {
         Ok(match m.ty {
-            CKM_AES_KEY_WRAP if n % 8 != 0 || n < 16 => return Err(Error::KeySizeRange),
+            CKM_AES_KEY_WRAP if !n.is_multiple_of(8) || n < 16 => return Err(Error::KeySizeRange),
             ty if kw_kind(ty).is_some() => kw_kind(ty).map_or(0, |k| k.wrapped_len(n)),
             CKM_AES_CBC_PAD => (n / 16 + 1) * 16,
-            CKM_AES_ECB | CKM_AES_CBC if n % 16 != 0 => return Err(Error::KeySizeRange),
+            CKM_AES_ECB | CKM_AES_CBC if !n.is_multiple_of(16) => return Err(Error::KeySizeRange),
             CKM_AES_ECB | CKM_AES_CBC => n,
             CKM_AES_GCM => match &m.param {
                 Param::Gcm { tag_bits, .. } => n + tag_len(*tag_bits)?,
@@ -884,13 +916,13 @@ impl Module {
         Ok(match m.ty {
             ty if kw_kind(ty).is_some() => {
                 let kind = kw_kind(ty).ok_or(Error::MechanismInvalid)?;
-                if kind == KwKind::Kw && (data.len() % 8 != 0 || data.len() < 16) {
+                if kind == KwKind::Kw && (!data.len().is_multiple_of(8) || data.len() < 16) {
                     return Err(Error::KeySizeRange);
                 }
                 kind.wrap(secret_of(kek)?, data)?
             }
             CKM_AES_CBC_PAD | CKM_AES_ECB | CKM_AES_CBC => {
-                if m.ty != CKM_AES_CBC_PAD && data.len() % 16 != 0 {
+                if m.ty != CKM_AES_CBC_PAD && !data.len().is_multiple_of(16) {
                     return Err(Error::KeySizeRange);
                 }
                 p.aes_oneshot(ops::aes_mode(m.ty, &m.param)?, secret_of(kek)?, true, data)?

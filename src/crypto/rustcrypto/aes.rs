@@ -89,7 +89,7 @@ impl BlockModeCtx {
     /// Number of input bytes that `update` would consume into whole blocks given `pending` buffered bytes.
     fn process_len(&self, pending: usize) -> usize {
         let whole = pending - pending % BLOCK;
-        if self.kind == Kind::CbcPad && !self.encrypt && pending % BLOCK == 0 {
+        if self.kind == Kind::CbcPad && !self.encrypt && pending.is_multiple_of(BLOCK) {
             // Hold back the last full block: it carries the padding.
             whole.saturating_sub(BLOCK)
         } else {
@@ -583,7 +583,7 @@ macro_rules! kw_dispatch {
 
 /// RFC 3394 wrap.
 pub(crate) fn kw_wrap(kek: &[u8], data: &[u8]) -> CryptoResult<Vec<u8>> {
-    if data.len() < 16 || data.len() % 8 != 0 {
+    if data.len() < 16 || !data.len().is_multiple_of(8) {
         return Err(CryptoError::DataLen);
     }
     let mut out = vec![0u8; data.len() + 8];
@@ -604,7 +604,7 @@ pub(crate) fn kw_wrap(kek: &[u8], data: &[u8]) -> CryptoResult<Vec<u8>> {
 
 /// RFC 3394 unwrap.
 pub(crate) fn kw_unwrap(kek: &[u8], wrapped: &[u8]) -> CryptoResult<Zeroizing<Vec<u8>>> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::WrappedKeyLen);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len() - 8]);
@@ -647,7 +647,7 @@ pub(crate) fn kwp_wrap(kek: &[u8], data: &[u8]) -> CryptoResult<Vec<u8>> {
 
 /// RFC 5649 unwrap.
 pub(crate) fn kwp_unwrap(kek: &[u8], wrapped: &[u8]) -> CryptoResult<Zeroizing<Vec<u8>>> {
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::WrappedKeyLen);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len() - 8]);

@@ -129,7 +129,10 @@ fn emsa_pss_encode(
         return Err(CryptoError::DataLen);
     }
     let em_len = em_bits.div_ceil(8);
-    if em_len < h_len + salt_len + 2 {
+    if salt_len
+        .checked_add(h_len + 2)
+        .is_none_or(|need| em_len < need)
+    {
         return Err(CryptoError::ParamInvalid);
     }
     let mut salt = vec![0u8; salt_len];
@@ -158,7 +161,11 @@ fn emsa_pss_verify(
     let bad = Err(CryptoError::SignatureInvalid);
     let h_len = hash.output_len();
     let em_len = em.len();
-    if em_len < h_len + salt_len + 2 || em[em_len - 1] != 0xbc {
+    if salt_len
+        .checked_add(h_len + 2)
+        .is_none_or(|need| em_len < need)
+        || em[em_len - 1] != 0xbc
+    {
         return bad;
     }
     let top_mask = 0xffu8 >> (8 * em_len - em_bits);

@@ -89,3 +89,127 @@ count() {
 finish() {
     echo "PASS [$INTEROP_NAME] $STEPS_DONE steps"
 }
+
+# ----- background processes and ports (used by openssl-engine.sh, openssh.sh) -----
+# The module may also be given as STRONGROOM_MODULE: scripts that accept it set
+# MODULE from it before sourcing this file.
+
+BG_PIDS=()
+# bg_start LOG CMD...: runs CMD in the background, stdout+stderr to LOG; its pid
+# is in $BG_PID. Every process started this way is killed (TERM, then KILL) at
+# exit, before the work directory is removed.
+bg_start() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 </dev/null &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+    if [[ ${#BG_PIDS[@]} -eq 1 ]]; then
+        trap 'bg_stop_all; cleanup_workdir' EXIT
+    fi
+}
+# bg_stop PID: stops one process started by bg_start and waits for it.
+bg_stop() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+bg_stop_all() {
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        bg_stop "$pid"
+    done
+    BG_PIDS=()
+}
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    local p i
+    for i in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if [[ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    fail "no free TCP port found"
+}
+# wait_port PORT PID [SECONDS]: waits until something listens on 127.0.0.1:PORT;
+# fails when PID exits first or after SECONDS (default 20).
+wait_port() {
+    local port=$1 pid=$2 secs=${3:-20} i
+    for i in $(seq $((secs * 10))); do
+        if [[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]]; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || fail "process $pid exited before listening on port $port"
+        sleep 0.1
+    done
+    fail "nothing listens on port $port after ${secs}s"
+}
+
+# ----- helpers for p11-kit.sh, java.sh, python.sh, many-processes.sh -----
+
+# Debian's python3 (PyKCS11 comes from the python3-pykcs11 package, which a
+# pyenv or other python3 earlier in PATH would not see).
+SYS_PYTHON=/usr/bin/python3
+
+# need_packages PKG...: installs the missing Debian packages with apt-get (as
+# root, or through sudo); fails the step when that is impossible.
+need_packages() {
+    local p missing=()
+    for p in "$@"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+            missing+=("$p")
+        fi
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    echo "[$INTEROP_NAME] installing missing packages: ${missing[*]}"
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || fail "missing packages ${missing[*]} and not root"
+        sudo=(sudo)
+    fi
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}" >/dev/null ||
+        { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update >/dev/null &&
+          DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}" >/dev/null; } ||
+        fail "apt-get install ${missing[*]} failed"
+}
+
+# init_token LABEL SO_PIN PIN [SLOT]: pkcs11-tool initialises the token in SLOT
+# (default 0) with LABEL and sets the user PIN.
+init_token() {
+    local slot=${4:-0}
+    p11 --init-token --slot "$slot" --label "$1" --so-pin "$2" >/dev/null
+    p11 --slot "$slot" --init-pin --so-pin "$2" --pin "$3" >/dev/null
+}
+
+# python_pkcs11_venv: sets PY_VENV_PYTHON to the python of a venv that holds
+# python-pkcs11 from PyPI (and sees Debian's PyKCS11 through system site
+# packages). The venv is made once, in $STRONGROOM_PY_VENV (default
+# ${XDG_CACHE_HOME:-~/.cache}/strongroom-interop/venv), and reused.
+python_pkcs11_venv() {
+    local venv=${STRONGROOM_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/strongroom-interop/venv}
+    if ! "$venv/bin/python" -c 'import pkcs11, PyKCS11' 2>/dev/null; then
+        echo "[$INTEROP_NAME] making the python-pkcs11 venv $venv"
+        rm -rf "$venv"
+        mkdir -p "$(dirname "$venv")"
+        "$SYS_PYTHON" -m venv --system-site-packages "$venv" || fail "python3 -m venv $venv failed (python3-venv)"
+        "$venv/bin/pip" install -q python-pkcs11 || fail "pip install python-pkcs11 failed"
+        "$venv/bin/python" -c 'import pkcs11, PyKCS11' || fail "the venv cannot import pkcs11 and PyKCS11"
+    fi
+    PY_VENV_PYTHON=$venv/bin/python
+}
+
+# run_ok CMD...: runs CMD with its output (stdout+stderr) in $OUT, echoed; must exit 0.
+run_ok() {
+    local rc=0
+    OUT=$("$@" 2>&1) || rc=$?
+    printf '%s\n' "$OUT"
+    [[ $rc -eq 0 ]] || fail "$* exited $rc"
+}
