@@ -2,7 +2,8 @@
 # The test command of Strongroom: `bash tools/test-all.sh` (CI runs exactly this).
 #
 #  1. installs the client programs the interop tests drive, when missing
-#     (Debian: opensc p11-kit gnutls-bin libengine-pkcs11-openssl openssl softhsm2 sqlite3)
+#     (Debian: opensc p11-kit gnutls-bin libengine-pkcs11-openssl openssl softhsm2 sqlite3
+#     openssh-client openssh-server)
 #  2. cargo fmt --check, clippy -D warnings, build --release, test --release (whole workspace)
 #  3. every tests/interop/*.sh against the release module, each with a fresh store
 #
@@ -33,14 +34,14 @@ step() {
 # ----- 1. tools -----
 
 step "install test tools"
-PACKAGES=(opensc p11-kit gnutls-bin libengine-pkcs11-openssl openssl softhsm2 sqlite3)
+PACKAGES=(opensc p11-kit gnutls-bin libengine-pkcs11-openssl openssl softhsm2 sqlite3 openssh-client openssh-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
     if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
         missing+=("$p")
     fi
 done
-for b in pkcs11-tool p11-kit p11tool openssl softhsm2-util sqlite3; do
+for b in pkcs11-tool p11-kit p11tool openssl softhsm2-util sqlite3 ssh sshd; do
     command -v "$b" >/dev/null || missing+=("(binary $b)")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -53,7 +54,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update
     "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
-    for b in pkcs11-tool p11-kit p11tool openssl softhsm2-util sqlite3; do
+    for b in pkcs11-tool p11-kit p11tool openssl softhsm2-util sqlite3 ssh sshd; do
         command -v "$b" >/dev/null || { echo "$b still missing after apt-get install" >&2; exit 1; }
     done
 else
