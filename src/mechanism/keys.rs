@@ -45,7 +45,7 @@ pub fn edwards_curve_of(params: &[u8]) -> Result<()> {
 
 /// The raw 32-byte Ed25519 public key inside CKA_EC_POINT (`04 20 || key`, or bare).
 pub fn ed_point_raw(der: &[u8]) -> Result<&[u8]> {
-    let raw = ec_point_raw(der);
+    let raw = ec_point_raw(der, &[32]);
     if raw.len() == 32 {
         Ok(raw)
     } else {
@@ -67,13 +67,26 @@ pub fn ec_point_der(point: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The raw point inside CKA_EC_POINT; a bare point is accepted too.
-pub fn ec_point_raw(der: &[u8]) -> &[u8] {
+/// The raw point inside CKA_EC_POINT (a DER OCTET STRING); a bare point is
+/// accepted too. `raw_lens` are the lengths a bare point of this curve can
+/// have: a value of exactly such a length is taken as bare, because a bare
+/// uncompressed point also starts with 0x04 and its second byte can equal
+/// the remaining length (for P-256 when X starts with 0x3f), so the DER
+/// reading is tried only for other lengths.
+pub fn ec_point_raw<'a>(der: &'a [u8], raw_lens: &[usize]) -> &'a [u8] {
+    if raw_lens.contains(&der.len()) {
+        return der;
+    }
     match der {
         [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest,
         [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
         _ => der,
     }
+}
+
+/// Lengths of a bare point on `curve`: uncompressed and compressed.
+pub fn ec_raw_lens(curve: Curve) -> [usize; 2] {
+    [curve.point_len(), curve.field_len() + 1]
 }
 
 /// AES CKA_CHECK_VALUE: the first 3 bytes of ECB(key, 0^128) (v3.0 §6.8.1).
@@ -133,7 +146,7 @@ pub fn complete_imported(mut obj: Object) -> Result<Object> {
         }
         (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
             let curve = curve_of(required(&obj, CKA_EC_PARAMS)?)?;
-            let point = ec_point_raw(required(&obj, CKA_EC_POINT)?).to_vec();
+            let point = ec_point_raw(required(&obj, CKA_EC_POINT)?, &ec_raw_lens(curve)).to_vec();
             crypto::provider()
                 .ec_public(curve, &point)
                 .map_err(|_| Error::AttributeValueInvalid)?;
@@ -401,8 +414,11 @@ pub fn prepare(obj: &Object) -> Result<Prepared> {
         (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
             let curve = curve_of(required(obj, CKA_EC_PARAMS)?)?;
             Prepared::EcPublic(
-                p.ec_public(curve, ec_point_raw(required(obj, CKA_EC_POINT)?))
-                    .map_err(bad)?,
+                p.ec_public(
+                    curve,
+                    ec_point_raw(required(obj, CKA_EC_POINT)?, &ec_raw_lens(curve)),
+                )
+                .map_err(bad)?,
             )
         }
         (CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
@@ -452,8 +468,13 @@ mod tests {
         let der = ec_point_der(&p);
         assert_eq!(&der[..2], &[0x04, 65]);
         assert_eq!(der.len(), 67);
-        assert_eq!(ec_point_raw(&der), &p[..]);
-        assert_eq!(ec_point_raw(&p), &p[..]);
+        assert_eq!(ec_point_raw(&der, &[65, 33]), &p[..]);
+        assert_eq!(ec_point_raw(&p, &[65, 33]), &p[..]);
+        // A bare point whose second byte equals the rest's length (X starts
+        // with 0x3f) is still a bare point (Wycheproof ECDH P-384 tcId 471).
+        let mut tricky = vec![0x04u8, 63];
+        tricky.extend(std::iter::repeat_n(7u8, 63));
+        assert_eq!(ec_point_raw(&tricky, &[65, 33]), &tricky[..]);
     }
 
     #[test]

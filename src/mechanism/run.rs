@@ -1131,7 +1131,10 @@ impl Module {
                     return Err(Error::KeyTypeInconsistent);
                 };
                 let z = k
-                    .ecdh(keys::ec_point_raw(public_data))
+                    .ecdh(keys::ec_point_raw(
+                        public_data,
+                        &keys::ec_raw_lens(k.curve()),
+                    ))
                     .map_err(|_| Error::MechanismParamInvalid)?;
                 match *kdf {
                     CKD_NULL => {

@@ -107,6 +107,50 @@ fn mgf1_xor(hash: HashAlg, seed: &[u8], out: &mut [u8]) {
     }
 }
 
+/// EME-OAEP decoding (RFC 8017 §7.1.2 step 3) in constant time: every check
+/// is folded into one `Choice`, and every failure is the same error, so the
+/// caller learns nothing about which check failed.
+fn eme_oaep_decode(
+    hash: HashAlg,
+    mgf_hash: HashAlg,
+    label: &[u8],
+    em: &mut [u8],
+) -> CryptoResult<Zeroizing<Vec<u8>>> {
+    use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+    let h_len = hash.output_len();
+    let k = em.len();
+    if k < 2 * h_len + 2 {
+        return Err(CryptoError::EncryptedDataInvalid);
+    }
+    let l_hash = {
+        let mut st = DigestState::new(hash);
+        st.update(label);
+        st.finalize()
+    };
+    let (y, rest) = em.split_at_mut(1);
+    let (masked_seed, masked_db) = rest.split_at_mut(h_len);
+    mgf1_xor(mgf_hash, masked_db, masked_seed);
+    mgf1_xor(mgf_hash, masked_seed, masked_db);
+    let db: &[u8] = masked_db;
+    let mut good = y[0].ct_eq(&0) & db[..h_len].ct_eq(&l_hash[..]);
+    let mut looking = Choice::from(1);
+    let mut start: u32 = 0;
+    for (i, b) in db[h_len..].iter().enumerate() {
+        let is_one = b.ct_eq(&1);
+        let is_zero = b.ct_eq(&0);
+        let here = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        start = u32::conditional_select(&start, &here, looking & is_one);
+        good &= !(looking & !is_zero & !is_one);
+        looking &= !is_one;
+    }
+    good &= !looking;
+    if !bool::from(good) {
+        return Err(CryptoError::EncryptedDataInvalid);
+    }
+    let from = h_len + start as usize;
+    Ok(Zeroizing::new(db[from..].to_vec()))
+}
+
 /// `Hash(0x00*8 || mHash || salt)` (RFC 8017 §9.1.1 steps 5-6).
 fn pss_h(hash: HashAlg, m_hash: &[u8], salt: &[u8]) -> Vec<u8> {
     let mut st = DigestState::new(hash);
@@ -337,14 +381,13 @@ impl RsaPrivateKey for PrivKey {
         if ct.len() != self.modulus_len() {
             return Err(CryptoError::EncryptedDataLen);
         }
-        let res = with_hashes!(hash, mgf_hash, |D, M| self.key.decrypt_blinded(
-            &mut OsRng,
-            rsa::Oaep::<D, M>::new_with_mgf_hash_and_label(label),
-            ct
-        ));
-        // One error for every cause (padding, label, range): no oracle.
-        res.map(Zeroizing::new)
-            .map_err(|_| CryptoError::EncryptedDataInvalid)
+        // The blinded raw operation, then our own constant-time EME-OAEP
+        // decoding: rsa 0.10.0 does not check that the first byte of EM is
+        // zero (RFC 8017 §7.1.2 step 3g; Wycheproof OAEP tcId 23).
+        let mut em = self
+            .raw_private(ct)
+            .map_err(|_| CryptoError::EncryptedDataInvalid)?;
+        eme_oaep_decode(hash, mgf_hash, label, &mut em)
     }
 
     fn public_parts(&self) -> (Vec<u8>, Vec<u8>) {
