@@ -24,7 +24,7 @@
 //! `--nocapture`; a failed key import is counted under the operation it
 //! prevented), and fails listing every vector that got a wrong answer.
 //! Failures caused by known bugs in `src/` are kept failing and are named in
-//! [`SRC_BUGS`] (marked `// Regression (fixed)`).
+//! [`SRC_BUGS`].
 //!
 //! The module state is process-global: every test holds [`LOCK`], gets a
 //! fresh store in a temporary directory and finalizes the module when its
@@ -84,35 +84,9 @@ const GCM_TAG_BITS: &[usize] = &[32, 64, 96, 104, 112, 120, 128];
 /// keep failing until the bug is fixed; this table only names the cause in
 /// the failure message.
 const SRC_BUGS: &[(&str, u64, &str)] = &[
-    // Regression (fixed): src/mechanism/keys.rs `ec_point_raw` (used for the ECDH1
-    // public data at src/mechanism/run.rs `derive_key`) takes any input
-    // `04 L rest` with L == rest.len() for a DER OCTET STRING. A raw P-384
-    // point 04||X||Y is 97 bytes, so every peer point whose X starts with
-    // 0x5f (P-256: 0x3f, 1 in 256 points) is unwrapped to 95 garbage bytes
-    // and C_DeriveKey fails with CKR_MECHANISM_PARAM_INVALID. Expected: the
-    // shared secret 1b321dc9...d09cbe.
-    (
-        "ecdh_secp384r1_ecpoint_test.json",
-        471,
-        "raw point 04 5f.. misread as DER OCTET STRING by keys::ec_point_raw",
-    ),
-    // Regression (fixed): src/crypto/rustcrypto/rsa.rs `decrypt_oaep` relies on rsa
-    // 0.10.0 `Oaep`, whose decoder (rsa-0.10.0/src/algorithms/oaep.rs
-    // `decrypt_inner`) splits off the first byte of EM and never checks it:
-    // RFC 8017 §7.1.2 step 3g requires Y == 0x00. Expected: a decryption
-    // error (CKR_ENCRYPTED_DATA_INVALID); actual: CKR_OK with the message
-    // "123400" (313233343030).
-    (
-        "rsa_oaep_2048_sha1_mgf1sha1_test.json",
-        23,
-        "OAEP first byte Y != 0 accepted (rsa 0.10.0 decrypt_inner)",
-    ),
-    // Regression (fixed): the same OAEP defect with SHA-256.
-    (
-        "rsa_oaep_2048_sha256_mgf1sha256_test.json",
-        23,
-        "OAEP first byte Y != 0 accepted (rsa 0.10.0 decrypt_inner)",
-    ),
+    // Empty: both bugs this suite found are fixed (ECDH P-384 tcId 471, a
+    // bare point misread as DER by keys::ec_point_raw; OAEP tcId 23, the
+    // first byte of EM unchecked by rsa 0.10.0). Those vectors now pass.
 ];
 
 // ----- fixture -------------------------------------------------------------------
