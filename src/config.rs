@@ -42,6 +42,7 @@ struct StoreSection {
 #[serde(deny_unknown_fields)]
 struct PinSection {
     max_failures: Option<u32>,
+    crypto_user_max_failures: Option<u32>,
     kdf_memory_kib: Option<u32>,
     kdf_iterations: Option<u32>,
     kdf_parallelism: Option<u32>,
@@ -128,11 +129,13 @@ impl Config {
         if max_failures == 0 {
             return Err(Error::general("pin.max_failures must be at least 1"));
         }
+        let crypto_user_max_failures = file.pin.crypto_user_max_failures.unwrap_or(5).max(1);
         Ok(Config {
             store: StoreConfig {
                 dir,
                 kdf,
                 max_failures,
+                crypto_user_max_failures,
             },
             log_level: env("STRONGROOM_LOG")
                 .or(file.log.level)

@@ -439,17 +439,23 @@ impl Module {
         {
             return Err(Error::SessionReadOnlyExists);
         }
-        let name = match user_name {
-            Some(n) => {
-                std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?
+        // Crypto users (CloudHSM style): C_LoginUser names the user, C_Login
+        // takes `name:password` when `name` is a crypto user of this token;
+        // any other PIN is the default user's (or the SO's).
+        match (role, user_name) {
+            (_, Some(n)) => {
+                let name = std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?;
+                if role == Role::SecurityOfficer && !name.is_empty() {
+                    return Err(Error::UserTypeInvalid);
+                }
+                s.token.login(role, name, pin)
             }
-            None => "",
-        };
-        if !name.is_empty() {
-            // Named crypto users arrive with the user model of a later issue.
-            return Err(Error::UserTypeInvalid);
+            (Role::User, None) => match token::split_user_pin(pin) {
+                Some((name, password)) if s.token.has_user(name) => s.token.login(role, name, password),
+                _ => s.token.login(role, "", pin),
+            },
+            (_, None) => s.token.login(role, "", pin),
         }
-        s.token.login(role, name, pin)
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
@@ -528,6 +534,15 @@ impl Module {
         })
     }
 
+    /// Users an object is only shared with may use it, not destroy, modify,
+    /// copy, export or re-share it (CloudHSM key sharing).
+    pub(crate) fn check_owner(s: &Session, obj: &Object) -> Result<()> {
+        match s.token.user_name() {
+            Some(user) if !token::ownership::owns(obj, &user) => Err(Error::ActionProhibited),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks that this session may create or change an object like `obj`.
     fn check_write(s: &Session, obj: &Object) -> Result<()> {
         if obj.is_token() {
@@ -550,6 +565,10 @@ impl Module {
             CKA_UNIQUE_ID,
             crate::object::attr::Value::bytes(hex.into_bytes()),
         ));
+        // The creating user owns the object (CKA_SR_OWNER, vendor-defined).
+        if let Some(user) = s.token.user_name() {
+            obj.set(Attribute::new(token::ownership::CKA_SR_OWNER, crate::object::attr::Value::bytes(user.into_bytes())));
+        }
         if obj.is_token() {
             let id = s.token.insert_object(&obj)?;
             Self::token_handle(id)
@@ -599,6 +618,8 @@ impl Module {
         let s = self.session(h)?;
         let template = Self::parse_template(raw)?;
         let found = self.resolve(&s, src)?;
+        // A copy is a way out of the owner's control: only the owner copies.
+        Self::check_owner(&s, &found.object)?;
         let obj = rules::modify(&found.object, &template, true, Self::actor(&s))?;
         self.store_new(&s, obj)
     }
@@ -609,6 +630,7 @@ impl Module {
         if !found.object.bool_or(CKA_DESTROYABLE, true) {
             return Err(Error::ActionProhibited);
         }
+        Self::check_owner(&s, &found.object)?;
         Self::check_write(&s, &found.object)?;
         self.prepared.write().remove(&oh);
         match found.at {
@@ -638,7 +660,16 @@ impl Module {
     ) -> Result<Vec<Result<Encoded>>> {
         let s = self.session(h)?;
         let found = self.resolve(&s, oh)?;
-        Ok(types.iter().map(|t| found.object.read(*t)).collect())
+        let owner = Self::check_owner(&s, &found.object).is_ok();
+        Ok(types
+            .iter()
+            .map(|t| {
+                if !owner && !rules::readable_by_non_owner(&found.object, *t) {
+                    return Err(Error::AttributeSensitive);
+                }
+                found.object.read(*t)
+            })
+            .collect())
     }
 
     /// C_SetAttributeValue (v3.0 §5.7).
@@ -652,6 +683,7 @@ impl Module {
         let template = Self::parse_template(raw)?;
         for _ in 0..100 {
             let found = self.resolve(&s, oh)?;
+            Self::check_owner(&s, &found.object)?;
             let updated = rules::modify(&found.object, &template, false, Self::actor(&s))?;
             Self::check_write(&s, &found.object)?;
             match found.at {

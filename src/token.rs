@@ -2,6 +2,7 @@
 //! (PKCS#11 v3.0 §5.5-5.6), and the per-process cache of opened objects.
 
 use crate::error::{Error, Result};
+use zeroize::Zeroizing;
 use crate::object::Object;
 use crate::store::seal::SealKey;
 use crate::store::{Role, Store, StoredObject, TokenKeys, TokenRecord, TokenRow};
@@ -233,7 +234,7 @@ impl Token {
     /// Verifies a PIN with the persisted failure counter; returns the token key.
     pub fn check_pin(&self, role: Role, name: &str, pin: &[u8]) -> Result<SealKey> {
         let (slot, row) = self.store.update_token(self.token_id, false, |rec| {
-            let max = rec.max_failures;
+            let max = rec.limit_for(role, name);
             let slot = rec.pin_mut(role, name).ok_or(match role {
                 Role::User => Error::UserPinNotInitialized,
                 Role::SecurityOfficer => Error::general("token has no SO PIN"),
@@ -248,8 +249,9 @@ impl Token {
         let key = match self.store.open_pin_slot(self.token_id, &slot, pin) {
             Ok(k) => k,
             Err(e) => {
-                tracing::info!(token_id = self.token_id, role = ?role, "wrong PIN ({} of {} tries used)", slot.failures, self.record.read().record.max_failures);
-                if slot.failures >= self.record.read().record.max_failures {
+                let limit = self.record.read().record.limit_for(role, name);
+                tracing::info!(token_id = self.token_id, role = ?role, user = name, "wrong PIN ({} of {limit} tries used)", slot.failures);
+                if slot.failures >= limit {
                     return Err(Error::PinLocked);
                 }
                 return Err(e);
@@ -283,22 +285,37 @@ impl Token {
         self.clear_cache();
     }
 
-    /// C_InitPIN (SO logged in): a new user PIN slot for the token key.
+    /// C_InitPIN (SO logged in): a new PIN slot for the token key. A PIN of
+    /// the form `name:password` creates (or resets and unlocks) the crypto
+    /// user `name`, as AWS CloudHSM's PIN format does; any other PIN is the
+    /// default user's.
     pub fn init_user_pin(&self, pin: &[u8]) -> Result<()> {
+        let (name, password) = match split_user_pin(pin) {
+            Some((n, p)) => (n.to_string(), p),
+            None => (String::new(), pin),
+        };
+        self.put_user(&name, password)
+    }
+
+    /// Creates or resets a user's PIN slot (SO logged in). Resetting also
+    /// clears the user's failure count: this is how the SO unlocks a user.
+    pub fn put_user(&self, name: &str, pin: &[u8]) -> Result<()> {
         check_pin_len(pin)?;
+        if !name.is_empty() {
+            check_user_name(name)?;
+        }
         let (key, epoch) = match &*self.login.read() {
             Login::So { key, epoch } => (key.clone(), *epoch),
             _ => return Err(Error::UserNotLoggedIn),
         };
         let slot = self
             .store
-            .make_pin_slot(self.token_id, Role::User, "", pin, &key)?;
+            .make_pin_slot(self.token_id, Role::User, name, pin, &key)?;
         let ((), row) = self.store.update_token(self.token_id, false, |rec| {
             if rec.epoch != epoch {
                 return Err(Error::UserNotLoggedIn);
             }
-            rec.pins
-                .retain(|p| !(p.role == Role::User && p.name.is_empty()));
+            rec.pins.retain(|p| !(p.role == Role::User && p.name == name));
             rec.pins.push(slot.clone());
             Ok(())
         })?;
@@ -306,15 +323,46 @@ impl Token {
         Ok(())
     }
 
-    /// C_SetPIN: changes the PIN of the logged-in user (or the user PIN when
-    /// nobody is logged in). Only that user's slot is rewrapped.
+    /// Deletes a crypto user (SO logged in). Objects the user owns stay:
+    /// others they were shared with keep using them.
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        if !matches!(*self.login.read(), Login::So { .. }) {
+            return Err(Error::UserNotLoggedIn);
+        }
+        let ((), row) = self.store.update_token(self.token_id, false, |rec| {
+            let before = rec.pins.len();
+            rec.pins.retain(|p| !(p.role == Role::User && p.name == name));
+            if rec.pins.len() == before {
+                return Err(Error::ArgumentsBad("no such user"));
+            }
+            Ok(())
+        })?;
+        self.set_record(row);
+        Ok(())
+    }
+
+    /// C_SetPIN: changes the PIN of the logged-in user (or the default user's
+    /// PIN when nobody is logged in; `name:old`/`name:new` names a crypto
+    /// user then). Only that user's slot is rewrapped.
     pub fn set_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
-        check_pin_len(new)?;
         let (role, name) = match &*self.login.read() {
             Login::So { .. } => (Role::SecurityOfficer, String::new()),
             Login::User { name, .. } => (Role::User, name.clone()),
-            Login::Public => (Role::User, String::new()),
+            Login::Public => match split_user_pin(old) {
+                Some((n, _)) if self.has_user(n) => (Role::User, n.to_string()),
+                _ => (Role::User, String::new()),
+            },
         };
+        // A named user may write the PINs with or without the name prefix.
+        let strip = |pin: &'_ [u8]| -> Vec<u8> {
+            match split_user_pin(pin) {
+                Some((n, p)) if !name.is_empty() && n == name => p.to_vec(),
+                _ => pin.to_vec(),
+            }
+        };
+        let (old, new) = (Zeroizing::new(strip(old)), Zeroizing::new(strip(new)));
+        let (old, new) = (&old[..], &new[..]);
+        check_pin_len(new)?;
         // The key comes from the old PIN itself, so it is always current.
         let key = self.check_pin(role, &name, old)?;
         let slot = self
@@ -329,6 +377,19 @@ impl Token {
         })?;
         self.set_record(row);
         Ok(())
+    }
+
+    /// Whether a crypto user of this name exists.
+    pub fn has_user(&self, name: &str) -> bool {
+        self.record.read().record.pin(Role::User, name).is_some()
+    }
+
+    /// The logged-in user's name (`Some("")` for the default user).
+    pub fn user_name(&self) -> Option<String> {
+        match &*self.login.read() {
+            Login::User { name, .. } => Some(name.clone()),
+            _ => None,
+        }
     }
 
     // ----- objects -----
@@ -390,7 +451,13 @@ impl Token {
 
     /// Private objects are visible to the normal user only (v3.0 §4.4).
     pub fn visible(&self, obj: &Object) -> bool {
-        !obj.is_private() || self.user_logged_in()
+        if !obj.is_private() {
+            return true;
+        }
+        match &*self.login.read() {
+            Login::User { name, .. } => ownership::may_use(obj, name),
+            _ => false,
+        }
     }
 
     /// Ids of candidate objects for a find: through the keyed index when the
@@ -509,6 +576,7 @@ pub fn new_token_record(
         serial: serial.to_string(),
         pins: vec![so],
         max_failures: store.config.max_failures,
+        crypto_user_max_failures: store.config.crypto_user_max_failures,
         epoch: random_epoch()?,
     })
 }
@@ -517,6 +585,58 @@ fn random_epoch() -> Result<u64> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| Error::general(format!("getrandom: {e}")))?;
     Ok(u64::from_le_bytes(b))
+}
+
+/// Splits a `name:password` PIN (AWS CloudHSM's crypto-user format).
+pub fn split_user_pin(pin: &[u8]) -> Option<(&str, &[u8])> {
+    let colon = pin.iter().position(|b| *b == b':')?;
+    let name = std::str::from_utf8(&pin[..colon]).ok()?;
+    (!name.is_empty()).then_some((name, &pin[colon + 1..]))
+}
+
+/// Crypto user names: 1-32 characters of `[A-Za-z0-9._-]`.
+pub fn check_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ArgumentsBad("user names are 1-32 characters of A-Z a-z 0-9 . _ -"))
+    }
+}
+
+/// Who owns an object and whom it is shared with (vendor attributes
+/// CKA_SR_OWNER and CKA_SR_SHARED_WITH, include/strongroom.h).
+pub mod ownership {
+    use crate::object::Object;
+
+    /// CKA_VENDOR_DEFINED | 0x53520001: the crypto user that created the
+    /// object (read-only; absent on objects made without a user login).
+    pub const CKA_SR_OWNER: cryptoki_sys::CK_ATTRIBUTE_TYPE = 0x8000_0000 | 0x5352_0001;
+    /// CKA_VENDOR_DEFINED | 0x53520002: comma-separated user names that may
+    /// use (not destroy, modify, export or re-share) the object.
+    pub const CKA_SR_SHARED_WITH: cryptoki_sys::CK_ATTRIBUTE_TYPE = 0x8000_0000 | 0x5352_0002;
+
+    /// The owner, if the object has one.
+    pub fn owner(obj: &Object) -> Option<&str> {
+        obj.bytes(CKA_SR_OWNER).and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    /// Whether `user` owns the object (objects without an owner belong to
+    /// whoever can see them, as in a single-user token).
+    pub fn owns(obj: &Object, user: &str) -> bool {
+        owner(obj).is_none_or(|o| o == user)
+    }
+
+    /// Whether `user` may use the object: owner or a user it is shared with.
+    pub fn may_use(obj: &Object, user: &str) -> bool {
+        owns(obj, user)
+            || obj
+                .bytes(CKA_SR_SHARED_WITH)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .is_some_and(|list| list.split(',').any(|u| u.trim() == user))
+    }
 }
 
 /// CK_TOKEN_INFO with every field filled (strings blank padded).

@@ -1018,6 +1018,8 @@ impl Module {
         if !k.object.bool(CKA_EXTRACTABLE) {
             return Err(Error::KeyUnextractable);
         }
+        // Wrapping exports: only the key's owner may, not users it is shared with.
+        Self::check_owner(&s, &k.object).map_err(|_| Error::KeyUnextractable)?;
         if k.object.bool(CKA_WRAP_WITH_TRUSTED) && !wk.object.bool(CKA_TRUSTED) {
             return Err(Error::KeyNotWrappable);
         }

@@ -51,6 +51,9 @@ const STORAGE: &[Rule] = &[
     r(CKA_COPYABLE, MODIFIABLE | ONLY_TO_FALSE),
     r(CKA_DESTROYABLE, MODIFIABLE | ONLY_TO_FALSE),
     r(CKA_UNIQUE_ID, COMPUTED),
+    // Vendor-defined (include/strongroom.h): owner and sharing of an object.
+    r(crate::token::ownership::CKA_SR_OWNER, COMPUTED),
+    r(crate::token::ownership::CKA_SR_SHARED_WITH, MODIFIABLE),
 ];
 
 /// §4.5 Data objects.
@@ -487,7 +490,12 @@ pub fn modify(obj: &Object, template: &[Attribute], copy: bool, actor: Actor) ->
     if copy && !obj.bool_or(CKA_COPYABLE, true) {
         return Err(Error::ActionProhibited);
     }
-    if !copy && !obj.bool_or(CKA_MODIFIABLE, true) {
+    // Sharing is custody, not content: an owner may share an object whose
+    // attributes are frozen (Oracle TDE creates master keys unmodifiable).
+    let only_sharing = template
+        .iter()
+        .all(|a| a.ty == u64::from(crate::token::ownership::CKA_SR_SHARED_WITH));
+    if !copy && !only_sharing && !obj.bool_or(CKA_MODIFIABLE, true) {
         return Err(Error::ActionProhibited);
     }
     let tabs = tables(obj.class(), obj.key_type());
@@ -519,6 +527,13 @@ pub fn modify(obj: &Object, template: &[Attribute], copy: bool, actor: Actor) ->
         out.set(a.clone());
     }
     Ok(out)
+}
+
+/// Whether a user the object is only shared with may read `ty`: never the
+/// key material, whatever CKA_SENSITIVE says (sharing grants use, not export).
+pub fn readable_by_non_owner(obj: &Object, ty: AttrType) -> bool {
+    let tabs = tables(obj.class(), obj.key_type());
+    !matches!(rule(&tabs, ty), Some(flags) if flags & SENSITIVE != 0)
 }
 
 /// Whether `ty` of this object may be revealed (v3.0 §5.7 C_GetAttributeValue).

@@ -71,15 +71,36 @@ pub struct TokenRecord {
     /// 16-character serial number, unique per token.
     pub serial: String,
     pub pins: Vec<PinSlot>,
-    /// Failed logins that lock a PIN.
+    /// Failed logins that lock the SO PIN and the default user's PIN.
     pub max_failures: u32,
+    /// Failed logins that lock a named crypto user (CloudHSM locks after 5).
+    #[serde(default = "default_crypto_user_max_failures")]
+    pub crypto_user_max_failures: u32,
     /// Changes whenever the token key changes (C_InitToken); a process
     /// holding a key of an older epoch must log in again.
     #[serde(default)]
     pub epoch: u64,
 }
 
+fn default_crypto_user_max_failures() -> u32 {
+    5
+}
+
 impl TokenRecord {
+    /// The failed-login limit of one PIN slot.
+    pub fn limit_for(&self, role: Role, name: &str) -> u32 {
+        if role == Role::User && !name.is_empty() {
+            self.crypto_user_max_failures
+        } else {
+            self.max_failures
+        }
+    }
+
+    /// Named crypto users (the default user has the empty name).
+    pub fn crypto_users(&self) -> impl Iterator<Item = &PinSlot> {
+        self.pins.iter().filter(|p| p.role == Role::User && !p.name.is_empty())
+    }
+
     pub fn pin(&self, role: Role, name: &str) -> Option<&PinSlot> {
         self.pins.iter().find(|p| p.role == role && p.name == name)
     }
@@ -105,6 +126,8 @@ pub struct StoreConfig {
     pub dir: PathBuf,
     pub kdf: KdfParams,
     pub max_failures: u32,
+    /// Lockout limit of named crypto users.
+    pub crypto_user_max_failures: u32,
 }
 
 /// An object read from the store.
@@ -595,6 +618,7 @@ mod tests {
                 parallelism: 1,
             },
             max_failures: 10,
+            crypto_user_max_failures: 5,
         };
         let s = Store::open(cfg).unwrap();
         (dir, s)
@@ -606,6 +630,7 @@ mod tests {
             serial: "0001".into(),
             pins: vec![],
             max_failures: 10,
+            crypto_user_max_failures: 5,
             epoch: 0,
         }
     }
