@@ -8,10 +8,21 @@
 #ifndef STRONGROOM_H
 #define STRONGROOM_H
 
-/* Vendor-defined values of Strongroom start at CKA/CKM/CKR_VENDOR_DEFINED |
- * STRONGROOM_VENDOR_TAG. None are assigned yet: every mechanism, attribute and
- * return value the module uses is a standard one. */
+/* Vendor-defined values of Strongroom are CKA/CKM/CKR_VENDOR_DEFINED |
+ * STRONGROOM_VENDOR_TAG | n. */
 #define STRONGROOM_VENDOR_TAG 0x53520000UL /* "SR" */
+
+/* Crypto users (AWS CloudHSM model, README "Users"): the SO creates a user
+ * with C_InitPIN("name:password"); the user logs in with
+ * C_Login(CKU_USER, "name:password") or C_LoginUser(CKU_USER, "password",
+ * "name"). A PIN without a known "name:" prefix is the default user's.
+ *
+ * CKA_SR_OWNER (byte string, read-only): the user that created the object.
+ * CKA_SR_SHARED_WITH (byte string, comma-separated user names): set by the
+ *   owner with C_SetAttributeValue; those users may use the object but not
+ *   destroy, modify, copy, wrap, read its key material or re-share it. */
+#define CKA_SR_OWNER (0x80000000UL | STRONGROOM_VENDOR_TAG | 0x0001UL)
+#define CKA_SR_SHARED_WITH (0x80000000UL | STRONGROOM_VENDOR_TAG | 0x0002UL)
 
 /* Mechanism codes whose meaning differs between PKCS#11 versions, and what
  * Strongroom does with them (docs/mechanisms.md):

@@ -444,14 +444,17 @@ impl Module {
         // any other PIN is the default user's (or the SO's).
         match (role, user_name) {
             (_, Some(n)) => {
-                let name = std::str::from_utf8(n).map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?;
+                let name = std::str::from_utf8(n)
+                    .map_err(|_| Error::ArgumentsBad("user name is not UTF-8"))?;
                 if role == Role::SecurityOfficer && !name.is_empty() {
                     return Err(Error::UserTypeInvalid);
                 }
                 s.token.login(role, name, pin)
             }
             (Role::User, None) => match token::split_user_pin(pin) {
-                Some((name, password)) if s.token.has_user(name) => s.token.login(role, name, password),
+                Some((name, password)) if s.token.has_user(name) => {
+                    s.token.login(role, name, password)
+                }
                 _ => s.token.login(role, "", pin),
             },
             (_, None) => s.token.login(role, "", pin),
@@ -567,7 +570,10 @@ impl Module {
         ));
         // The creating user owns the object (CKA_SR_OWNER, vendor-defined).
         if let Some(user) = s.token.user_name() {
-            obj.set(Attribute::new(token::ownership::CKA_SR_OWNER, crate::object::attr::Value::bytes(user.into_bytes())));
+            obj.set(Attribute::new(
+                token::ownership::CKA_SR_OWNER,
+                crate::object::attr::Value::bytes(user.into_bytes()),
+            ));
         }
         if obj.is_token() {
             let id = s.token.insert_object(&obj)?;

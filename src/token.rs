@@ -2,7 +2,6 @@
 //! (PKCS#11 v3.0 §5.5-5.6), and the per-process cache of opened objects.
 
 use crate::error::{Error, Result};
-use zeroize::Zeroizing;
 use crate::object::Object;
 use crate::store::seal::SealKey;
 use crate::store::{Role, Store, StoredObject, TokenKeys, TokenRecord, TokenRow};
@@ -10,6 +9,7 @@ use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// Shortest and longest PIN accepted (bytes).
 pub const MIN_PIN_LEN: usize = 4;
@@ -315,7 +315,8 @@ impl Token {
             if rec.epoch != epoch {
                 return Err(Error::UserNotLoggedIn);
             }
-            rec.pins.retain(|p| !(p.role == Role::User && p.name == name));
+            rec.pins
+                .retain(|p| !(p.role == Role::User && p.name == name));
             rec.pins.push(slot.clone());
             Ok(())
         })?;
@@ -331,7 +332,8 @@ impl Token {
         }
         let ((), row) = self.store.update_token(self.token_id, false, |rec| {
             let before = rec.pins.len();
-            rec.pins.retain(|p| !(p.role == Role::User && p.name == name));
+            rec.pins
+                .retain(|p| !(p.role == Role::User && p.name == name));
             if rec.pins.len() == before {
                 return Err(Error::ArgumentsBad("no such user"));
             }
@@ -598,11 +600,15 @@ pub fn split_user_pin(pin: &[u8]) -> Option<(&str, &[u8])> {
 pub fn check_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(Error::ArgumentsBad("user names are 1-32 characters of A-Z a-z 0-9 . _ -"))
+        Err(Error::ArgumentsBad(
+            "user names are 1-32 characters of A-Z a-z 0-9 . _ -",
+        ))
     }
 }
 
@@ -620,7 +626,8 @@ pub mod ownership {
 
     /// The owner, if the object has one.
     pub fn owner(obj: &Object) -> Option<&str> {
-        obj.bytes(CKA_SR_OWNER).and_then(|b| std::str::from_utf8(b).ok())
+        obj.bytes(CKA_SR_OWNER)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 
     /// Whether `user` owns the object (objects without an owner belong to

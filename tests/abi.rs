@@ -1625,3 +1625,182 @@ fn random_numbers() {
     assert_ne!(a, [0u8; 64]);
     assert_ne!(a, b, "two C_GenerateRandom calls returned the same bytes");
 }
+
+// ----- crypto users (CloudHSM model) -----------------------------------------
+
+const CKA_SR_OWNER: CK_ATTRIBUTE_TYPE = 0x8000_0000 | 0x5352_0001;
+const CKA_SR_SHARED_WITH: CK_ATTRIBUTE_TYPE = 0x8000_0000 | 0x5352_0002;
+
+fn login_user(h: CK_SESSION_HANDLE, name: &[u8], pin: &[u8]) -> CK_RV {
+    // SAFETY: the PIN and name outlive the call.
+    unsafe {
+        C_LoginUser(
+            h,
+            CKU_USER,
+            pin.as_ptr() as *mut u8,
+            pin.len() as CK_ULONG,
+            name.as_ptr() as *mut u8,
+            name.len() as CK_ULONG,
+        )
+    }
+}
+
+fn encrypt_ecb(h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>, CK_RV> {
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_ECB,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: the mechanism outlives the call.
+    let rv = unsafe { C_EncryptInit(h, &mut m, key) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    let mut data = [7u8; 16];
+    let mut out = [0u8; 16];
+    let mut n: CK_ULONG = 16;
+    // SAFETY: 16-byte buffers.
+    let rv = unsafe { C_Encrypt(h, data.as_mut_ptr(), 16, out.as_mut_ptr(), &mut n) };
+    if rv == CKR_OK {
+        Ok(out.to_vec())
+    } else {
+        Err(rv)
+    }
+}
+
+#[test]
+fn crypto_users_own_and_share_keys() {
+    let _f = Fixture::new();
+    let slot = ready_token();
+    // The SO makes two crypto users with C_InitPIN("name:password").
+    let so = open(slot, RW).unwrap();
+    assert_eq!(login(so, CKU_SO, SO_PIN), CKR_OK);
+    assert_eq!(init_pin(so, b"app1:secret-1"), CKR_OK);
+    assert_eq!(init_pin(so, b"app2:secret-2"), CKR_OK);
+    assert_eq!(init_pin(so, b"bad name:secret-3"), CKR_ARGUMENTS_BAD);
+    assert_eq!(close(so), CKR_OK);
+
+    // app1 logs in with the CloudHSM PIN form and makes a token key.
+    let h = open(slot, RW).unwrap();
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    let mut t = aes_key(b"app1-key");
+    t.push((CKA_TOKEN, V::B(true)));
+    t.push((CKA_SENSITIVE, V::B(false)));
+    let k1 = create(h, &t).unwrap();
+    assert_eq!(get(h, k1, CKA_SR_OWNER).unwrap(), b"app1");
+    assert_eq!(
+        get(h, k1, CKA_VALUE).unwrap(),
+        vec![0x42; 32],
+        "the owner reads a non-sensitive value"
+    );
+    let expected = encrypt_ecb(h, k1).unwrap();
+    assert_eq!(logout(h), CKR_OK);
+
+    // app2 (through C_LoginUser) does not see it until it is shared.
+    assert_eq!(login_user(h, b"app2", b"secret-2"), CKR_OK);
+    assert!(find(h, &[(CKA_LABEL, V::S(b"app1-key"))]).is_empty());
+    assert_eq!(get(h, k1, CKA_LABEL), Err(CKR_OBJECT_HANDLE_INVALID));
+    // The default user does not see it either.
+    assert_eq!(logout(h), CKR_OK);
+    assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+    assert!(find(h, &[(CKA_LABEL, V::S(b"app1-key"))]).is_empty());
+    assert_eq!(logout(h), CKR_OK);
+
+    // The owner shares it; the owner's frozen attributes do not stop that.
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    assert_eq!(
+        set_attrs(h, k1, &[(CKA_SR_SHARED_WITH, V::S(b"app2"))]),
+        CKR_OK
+    );
+    assert_eq!(logout(h), CKR_OK);
+
+    assert_eq!(login_user(h, b"app2", b"secret-2"), CKR_OK);
+    assert_eq!(find(h, &[(CKA_LABEL, V::S(b"app1-key"))]), vec![k1]);
+    assert_eq!(
+        encrypt_ecb(h, k1).unwrap(),
+        expected,
+        "a shared user may use the key"
+    );
+    assert_eq!(
+        get(h, k1, CKA_VALUE),
+        Err(CKR_ATTRIBUTE_SENSITIVE),
+        "but never read it"
+    );
+    assert_eq!(destroy(h, k1), CKR_ACTION_PROHIBITED);
+    assert_eq!(
+        set_attrs(h, k1, &[(CKA_LABEL, V::S(b"mine"))]),
+        CKR_ACTION_PROHIBITED
+    );
+    assert_eq!(
+        set_attrs(h, k1, &[(CKA_SR_SHARED_WITH, V::S(b"app2,app3"))]),
+        CKR_ACTION_PROHIBITED
+    );
+    assert_eq!(copy(h, k1, &[]), Err(CKR_ACTION_PROHIBITED));
+    assert_eq!(
+        set_attrs(h, k1, &[(CKA_SR_OWNER, V::S(b"app2"))]),
+        CKR_ACTION_PROHIBITED
+    );
+    // Wrapping it out is export: refused for a shared user.
+    let mut w = aes_key(b"app2-wrapper");
+    w.push((CKA_WRAP, V::B(true)));
+    let wk = create(h, &w).unwrap();
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_WRAP,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut out = [0u8; 64];
+    let mut n: CK_ULONG = 64;
+    // SAFETY: the mechanism and 64-byte buffer outlive the call.
+    let rv = unsafe { C_WrapKey(h, &mut m, wk, k1, out.as_mut_ptr(), &mut n) };
+    assert_eq!(rv, CKR_KEY_UNEXTRACTABLE);
+    assert_eq!(logout(h), CKR_OK);
+
+    // The owner still may destroy it.
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    assert_eq!(destroy(h, k1), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+}
+
+#[test]
+fn crypto_users_lock_after_five_failures_and_the_so_unlocks() {
+    let _f = Fixture::new();
+    let slot = ready_token();
+    let so = open(slot, RW).unwrap();
+    assert_eq!(login(so, CKU_SO, SO_PIN), CKR_OK);
+    assert_eq!(init_pin(so, b"app1:secret-1"), CKR_OK);
+    assert_eq!(close(so), CKR_OK);
+
+    let h = open(slot, RW).unwrap();
+    for i in 1..=4 {
+        assert_eq!(
+            login(h, CKU_USER, b"app1:wrong"),
+            CKR_PIN_INCORRECT,
+            "try {i}"
+        );
+    }
+    assert_eq!(login(h, CKU_USER, b"app1:wrong"), CKR_PIN_LOCKED);
+    assert_eq!(
+        login(h, CKU_USER, b"app1:secret-1"),
+        CKR_PIN_LOCKED,
+        "locked even with the right PIN"
+    );
+    // Other users are not affected by app1's lockout.
+    assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+    assert_eq!(logout(h), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+
+    // The SO resets the user's password, which unlocks it.
+    let so = open(slot, RW).unwrap();
+    assert_eq!(login(so, CKU_SO, SO_PIN), CKR_OK);
+    assert_eq!(init_pin(so, b"app1:secret-9"), CKR_OK);
+    assert_eq!(close(so), CKR_OK);
+    let h = open(slot, RW).unwrap();
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_PIN_INCORRECT);
+    assert_eq!(login(h, CKU_USER, b"app1:secret-9"), CKR_OK);
+    // A crypto user changes its own PIN, with or without the name prefix.
+    assert_eq!(set_pin(h, b"secret-9", b"app1:secret-10"), CKR_OK);
+    assert_eq!(logout(h), CKR_OK);
+    assert_eq!(login_user(h, b"app1", b"secret-10"), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+}

@@ -98,7 +98,9 @@ impl TokenRecord {
 
     /// Named crypto users (the default user has the empty name).
     pub fn crypto_users(&self) -> impl Iterator<Item = &PinSlot> {
-        self.pins.iter().filter(|p| p.role == Role::User && !p.name.is_empty())
+        self.pins
+            .iter()
+            .filter(|p| p.role == Role::User && !p.name.is_empty())
     }
 
     pub fn pin(&self, role: Role, name: &str) -> Option<&PinSlot> {
