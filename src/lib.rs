@@ -7,6 +7,8 @@
 // crate correct there.
 #![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
 
+pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -65,6 +65,8 @@ pub struct Module {
     session_objects: RwLock<HashMap<CK_OBJECT_HANDLE, SessionObject>>,
     next_session: AtomicU64,
     next_session_object: AtomicU64,
+    /// This process's queue of audit entries.
+    pub audit: crate::audit::AuditLog,
     /// Keys parsed once for the provider, by handle (handles are never
     /// reused and key material never changes, so entries never go stale).
     pub(crate) prepared: RwLock<HashMap<CK_OBJECT_HANDLE, Arc<crate::mechanism::keys::Prepared>>>,
@@ -124,15 +126,17 @@ pub fn initialize(args: InitArgs) -> Result<()> {
         tracing::error!(store = %cfg.store.dir.display(), "cannot open store: {e}");
         e
     })?;
+    let store = Arc::new(store);
     let module = Module {
         fork_generation: sys::fork_generation(),
-        store: Arc::new(store),
+        store: store.clone(),
         tokens: RwLock::new(BTreeMap::new()),
         sessions: RwLock::new(HashMap::new()),
         session_objects: RwLock::new(HashMap::new()),
         next_session: AtomicU64::new(1),
         next_session_object: AtomicU64::new(0),
         prepared: RwLock::new(HashMap::new()),
+        audit: crate::audit::AuditLog::new(store.clone()),
     };
     module.refresh_slots()?;
     tracing::debug!(store = %cfg.store.dir.display(), "initialized");
@@ -145,6 +149,9 @@ pub fn finalize() -> Result<()> {
     let mut slot = MODULE.write();
     match slot.take() {
         Some(m) if m.fork_generation == sys::fork_generation() => {
+            if let Err(e) = m.audit.flush() {
+                tracing::error!("audit log write failed at C_Finalize: {e}");
+            }
             for t in m.tokens.read().values() {
                 t.reset_login();
             }
@@ -335,11 +342,14 @@ impl Module {
 
     /// Looks a session up; the table lock is released before returning.
     pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
-        self.sessions
+        let s = self
+            .sessions
             .read()
             .get(&h)
             .cloned()
-            .ok_or(Error::SessionHandleInvalid)
+            .ok_or(Error::SessionHandleInvalid)?;
+        crate::audit::note_actor(s.token.slot_id as u64, s.token.audit_user());
+        Ok(s)
     }
 
     /// C_OpenSession (v3.0 §5.6).
@@ -520,6 +530,7 @@ impl Module {
             if o.token_id != s.token.token_id || !s.token.visible(&o.object) {
                 return Err(Error::ObjectHandleInvalid);
             }
+            crate::audit::note_key(h as u64, o.object.label());
             return Ok(Resolved {
                 at: ObjectRef::Session { handle: h },
                 object: o.object.clone(),
@@ -527,6 +538,7 @@ impl Module {
         }
         let obj_id = i64::try_from(h / 2).map_err(|_| Error::ObjectHandleInvalid)?;
         let found = s.token.object(obj_id)?.ok_or(Error::ObjectHandleInvalid)?;
+        crate::audit::note_key(h as u64, found.object.label());
         Ok(Resolved {
             at: ObjectRef::Token {
                 token: s.token.clone(),

@@ -192,6 +192,12 @@ impl Token {
     /// PIN is checked (so parallel guessing cannot outrun the counter), resets
     /// the count on success.
     pub fn login(&self, role: Role, name: &str, pin: &[u8]) -> Result<()> {
+        let who = match (role, name) {
+            (Role::SecurityOfficer, _) => "so",
+            (Role::User, "") => "user",
+            (Role::User, n) => n,
+        };
+        crate::audit::note_actor(self.slot_id as u64, Some(who.to_string()));
         let _gate = self.login_gate.lock();
         let wanted = match role {
             Role::User => CKU_USER,
@@ -379,6 +385,17 @@ impl Token {
         })?;
         self.set_record(row);
         Ok(())
+    }
+
+    /// Who is acting, for the audit log: "so", "user" (the default user) or
+    /// the crypto user's name; `None` before login.
+    pub fn audit_user(&self) -> Option<String> {
+        match &*self.login.read() {
+            Login::So { .. } => Some("so".into()),
+            Login::User { name, .. } if name.is_empty() => Some("user".into()),
+            Login::User { name, .. } => Some(name.clone()),
+            Login::Public => None,
+        }
     }
 
     /// Whether a crypto user of this name exists.

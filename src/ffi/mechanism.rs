@@ -61,6 +61,7 @@ const MAX_PARAM_FIELD: usize = 16 * 1024 * 1024;
 pub(crate) unsafe fn mechanism_type_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
     // SAFETY: forwarded contract.
     let m = unsafe { read_in(p)? };
+    crate::audit::note_mechanism(u64::from(m.mechanism));
     Ok(Mechanism {
         ty: m.mechanism,
         param: Param::None,
@@ -75,6 +76,7 @@ pub(crate) unsafe fn mechanism_type_in(p: *const CK_MECHANISM) -> Result<Mechani
 pub(crate) unsafe fn mechanism_in(p: *const CK_MECHANISM) -> Result<Mechanism> {
     // SAFETY: forwarded contract.
     let m = unsafe { read_in(p)? };
+    crate::audit::note_mechanism(u64::from(m.mechanism));
     let (pp, len) = (m.pParameter as *const std::ffi::c_void, m.ulParameterLen);
     let ty = m.mechanism;
     let param = match ty {

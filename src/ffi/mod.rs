@@ -23,6 +23,13 @@ use zeroize::Zeroizing;
 /// Runs the safe body of an export: panics become `CKR_GENERAL_ERROR`, errors
 /// are logged with their cause and mapped to their code.
 pub(crate) fn run(name: &'static str, body: impl FnOnce() -> Result<()>) -> CK_RV {
+    crate::audit::begin_call();
+    let rv = run_body(name, body);
+    crate::audit::finish_call(name, u64::from(rv));
+    rv
+}
+
+fn run_body(name: &'static str, body: impl FnOnce() -> Result<()>) -> CK_RV {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(e)) => {

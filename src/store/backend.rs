@@ -88,4 +88,17 @@ pub trait Backend: Send + Sync {
     fn changes_since(&self, token_id: i64, seq: i64) -> Result<(Vec<i64>, i64)>;
     /// The newest change sequence number of the whole store.
     fn current_seq(&self) -> Result<i64>;
+    /// Appends audit entries in one transaction, chaining each to the last
+    /// MAC in the log: `chain(previous_mac, seq, entry)` gives the new MAC.
+    fn append_audit(&self, entries: &[Vec<u8>], chain: AuditChainFn<'_>) -> Result<()>;
+    /// The anchor (seq, MAC) left by the last rotation, and the entries
+    /// after it, oldest first.
+    #[allow(clippy::type_complexity)]
+    fn audit_entries(&self) -> Result<((i64, Vec<u8>), Vec<(i64, Vec<u8>, Vec<u8>)>)>;
+    /// Deletes entries up to `through_seq`, keeping their last MAC as the
+    /// anchor so verification of the rest still works.
+    fn rotate_audit(&self, through_seq: i64) -> Result<()>;
 }
+
+/// Chains an audit entry: (previous MAC, seq, entry bytes) -> MAC.
+pub type AuditChainFn<'a> = &'a dyn Fn(&[u8], i64, &[u8]) -> Vec<u8>;

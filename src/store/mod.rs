@@ -157,6 +157,7 @@ pub struct Store {
     backend: Box<dyn Backend>,
     installation_key: SealKey,
     accumulator_key: SealKey,
+    audit_key: SealKey,
     changes: SharedCounter,
     pub config: StoreConfig,
 }
@@ -240,10 +241,12 @@ impl Store {
         let backend = sqlite::SqliteBackend::open(&config.dir.join("strongroom.db"))?;
         let changes = SharedCounter::open(&config.dir.join("changes.shm"))?;
         let accumulator_key = installation_key.derive(b"rollback-accumulator");
+        let audit_key = installation_key.derive(b"audit-chain");
         Ok(Store {
             backend: Box::new(backend),
             installation_key,
             accumulator_key,
+            audit_key,
             changes,
             config,
         })
@@ -468,6 +471,48 @@ impl Store {
         out[..16].copy_from_slice(&t1);
         out[16..].copy_from_slice(&t2);
         out
+    }
+
+    /// The audit chain step: HMAC-SHA256 under the audit key over the
+    /// previous MAC, the entry's sequence number and its bytes.
+    fn audit_mac(&self, prev: &[u8], seq: i64, entry: &[u8]) -> Vec<u8> {
+        let a = self
+            .audit_key
+            .tag(&[b"audit-1", prev, &seq.to_le_bytes(), entry]);
+        let b = self
+            .audit_key
+            .tag(&[b"audit-2", prev, &seq.to_le_bytes(), entry]);
+        [a, b].concat()
+    }
+
+    /// Appends audit entries (JSON lines) durably, chained by MACs.
+    pub fn append_audit(&self, entries: &[Vec<u8>]) -> Result<()> {
+        let chain = |prev: &[u8], seq: i64, e: &[u8]| self.audit_mac(prev, seq, e);
+        self.backend.append_audit(entries, &chain)
+    }
+
+    /// Verifies the audit chain from the rotation anchor to the newest entry.
+    /// Returns the entries, or the first sequence number that fails.
+    #[allow(clippy::type_complexity)]
+    pub fn verify_audit(&self) -> Result<std::result::Result<Vec<(i64, Vec<u8>)>, i64>> {
+        let ((anchor_seq, anchor_mac), entries) = self.backend.audit_entries()?;
+        let (mut prev_seq, mut prev) = (anchor_seq, anchor_mac);
+        let mut out = Vec::with_capacity(entries.len());
+        for (seq, entry, mac) in entries {
+            let want = self.audit_mac(&prev, seq, &entry);
+            if seq != prev_seq + 1 || !crate::crypto::ct_eq(&want, &mac) {
+                return Ok(Err(seq));
+            }
+            prev_seq = seq;
+            prev = mac;
+            out.push((seq, entry));
+        }
+        Ok(Ok(out))
+    }
+
+    /// Drops verified entries up to `through_seq`, keeping the chain anchor.
+    pub fn rotate_audit(&self, through_seq: i64) -> Result<()> {
+        self.backend.rotate_audit(through_seq)
     }
 
     /// Checks that no object row of the token was rolled back, restored or

@@ -2,7 +2,7 @@
 //! installation, shared by every process. Writers take `BEGIN IMMEDIATE` and
 //! wait on a busy timeout rather than fail; readers never block writers.
 
-use super::backend::{AccFn, Backend, RawObject, RawToken, SealFn};
+use super::backend::{AccFn, AuditChainFn, Backend, RawObject, RawToken, SealFn};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -39,6 +39,14 @@ CREATE TABLE IF NOT EXISTS accumulators(
   token_id INTEGER PRIMARY KEY,
   acc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS objects_by_token ON objects(token_id, obj_id, version);
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  entry BLOB NOT NULL,
+  mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_anchor(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  mac BLOB NOT NULL);
 ";
 
 /// XORs `delta` into the token's accumulator.
@@ -429,6 +437,77 @@ impl Backend for SqliteBackend {
             tx.commit()?;
             let stored = stored.unwrap_or_else(|| vec![0u8; 32]);
             Ok(stored.as_slice() == computed.as_slice())
+        })
+    }
+
+    fn append_audit(&self, entries: &[Vec<u8>], chain: AuditChainFn<'_>) -> Result<()> {
+        self.write(|tx| {
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (mut seq, mut mac) = match last {
+                Some(l) => l,
+                None => tx
+                    .query_row("SELECT seq, mac FROM audit_anchor WHERE id=1", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?
+                    .unwrap_or((0, vec![0u8; 32])),
+            };
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO audit(seq, entry, mac) VALUES (?1, ?2, ?3)")?;
+            for e in entries {
+                seq += 1;
+                mac = chain(&mac, seq, e);
+                stmt.execute(params![seq, e, &mac])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn audit_entries(&self) -> Result<((i64, Vec<u8>), Vec<(i64, Vec<u8>, Vec<u8>)>)> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let anchor = tx
+                .query_row("SELECT seq, mac FROM audit_anchor WHERE id=1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?
+                .unwrap_or((0, vec![0u8; 32]));
+            let mut out = Vec::new();
+            {
+                let mut stmt = tx.prepare("SELECT seq, entry, mac FROM audit ORDER BY seq")?;
+                for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+                    out.push(row?);
+                }
+            }
+            tx.commit()?;
+            Ok((anchor, out))
+        })
+    }
+
+    fn rotate_audit(&self, through_seq: i64) -> Result<()> {
+        self.write(|tx| {
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, mac FROM audit WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1",
+                    [through_seq],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((seq, mac)) = last {
+                tx.execute(
+                    "INSERT INTO audit_anchor(id, seq, mac) VALUES (1, ?1, ?2)
+                     ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, mac=excluded.mac",
+                    params![seq, mac],
+                )?;
+                tx.execute("DELETE FROM audit WHERE seq <= ?1", [seq])?;
+            }
+            Ok(())
         })
     }
 
