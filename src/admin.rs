@@ -59,3 +59,58 @@ pub fn audit_rotate(store: &Store, through_seq: i64) -> Result<std::result::Resu
     store.rotate_audit(through_seq)?;
     Ok(Ok(()))
 }
+
+/// One user of a token, as `strongroom user list` shows it.
+pub struct UserInfo {
+    pub slot: i64,
+    pub token_label: String,
+    /// "so", "user" (the default user) or the crypto user's name.
+    pub name: String,
+    pub failures: u32,
+    pub limit: u32,
+}
+
+/// Every PIN slot of every token (needs no PIN: names and counters only).
+pub fn list_users(store: &Store) -> Result<Vec<UserInfo>> {
+    let mut out = Vec::new();
+    for row in store.tokens()? {
+        let label = String::from_utf8_lossy(&row.record.label)
+            .trim_end()
+            .to_string();
+        for p in &row.record.pins {
+            let name = match (p.role, p.name.as_str()) {
+                (crate::store::Role::SecurityOfficer, _) => "so".to_string(),
+                (crate::store::Role::User, "") => "user".to_string(),
+                (crate::store::Role::User, n) => n.to_string(),
+            };
+            out.push(UserInfo {
+                slot: row.slot_id,
+                token_label: label.clone(),
+                name,
+                failures: p.failures,
+                limit: row.record.limit_for(p.role, &p.name),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes a crypto user after checking the SO PIN (counted like a login).
+/// The user's objects stay; users they are shared with keep using them.
+pub fn delete_user(
+    store: std::sync::Arc<Store>,
+    slot: i64,
+    so_pin: &[u8],
+    name: &str,
+) -> Result<()> {
+    let row = store
+        .tokens()?
+        .into_iter()
+        .find(|t| t.slot_id == slot)
+        .ok_or(crate::error::Error::SlotIdInvalid)?;
+    let token = crate::token::Token::new(store, row)?;
+    token.login(crate::store::Role::SecurityOfficer, "", so_pin)?;
+    let r = token.delete_user(name);
+    token.reset_login();
+    r
+}

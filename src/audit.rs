@@ -115,7 +115,20 @@ pub fn finish_call(function: &'static str, rv: u64) {
     e.time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    m.audit.push(e);
+    // Management events are rare and matter most: written at once. Key uses
+    // (the C_*Init calls) are batched.
+    let urgent = !function.ends_with("Init") || function == "C_InitPIN";
+    m.audit.push(e, urgent);
+}
+
+/// Writes this process's queued entries (at C_Finalize and at process exit,
+/// for applications that never call C_Finalize).
+pub fn flush_now() {
+    if let Ok(m) = crate::module::get() {
+        if let Err(e) = m.audit.flush() {
+            tracing::error!("audit log write failed: {e}");
+        }
+    }
 }
 
 /// The queue of one process.
@@ -134,16 +147,21 @@ impl AuditLog {
         }
     }
 
-    fn push(&self, e: Entry) {
+    fn push(&self, e: Entry, urgent: bool) {
         let due = {
             let mut q = self.queue.lock();
             q.0.push(e);
-            q.0.len() >= BATCH || q.1.elapsed() >= MAX_DELAY
+            urgent || q.0.len() >= BATCH || q.1.elapsed() >= MAX_DELAY
         };
         if due {
             // One thread writes; the others go on (their entries wait for
             // the next batch rather than for the disk).
-            if let Some(_guard) = self.flushing.try_lock() {
+            let guard = if urgent {
+                Some(self.flushing.lock())
+            } else {
+                self.flushing.try_lock()
+            };
+            if let Some(_guard) = guard {
                 if let Err(e) = self.flush() {
                     tracing::error!("audit log write failed: {e}");
                 }

@@ -102,7 +102,12 @@ pub fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::SeqCst)
 }
 
-/// Installs the fork handler once per process.
+extern "C" fn at_exit() {
+    // Never unwind into libc's exit path.
+    let _ = std::panic::catch_unwind(crate::audit::flush_now);
+}
+
+/// Installs the fork handler and the exit-time audit flush once per process.
 pub fn watch_forks() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -110,6 +115,11 @@ pub fn watch_forks() {
         // async-signal-safe, as pthread_atfork child handlers must be.
         unsafe {
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+        // SAFETY: `at_exit` is a plain extern "C" fn with no arguments that
+        // catches every panic; libc calls it once at normal process exit.
+        unsafe {
+            libc::atexit(at_exit);
         }
     });
 }

@@ -56,6 +56,52 @@ enum Command {
     Demo,
     /// Show the library, its slots and tokens, and the store path
     Status,
+    /// Manage crypto users (the SO PIN comes from STRONGROOM_SO_PIN)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Verify or export the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List every PIN slot: SO, default user, crypto users, failure counts
+    List,
+    /// Create a crypto user (password from STRONGROOM_USER_PASSWORD)
+    Add {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        slot: u64,
+    },
+    /// Set a crypto user's password, which also unlocks it
+    /// (password from STRONGROOM_USER_PASSWORD)
+    Passwd {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        slot: u64,
+    },
+    /// Unlock a crypto user by setting a new password
+    /// (password from STRONGROOM_USER_PASSWORD)
+    Unlock {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        slot: u64,
+    },
+    /// Delete a crypto user; objects it owns stay for those it shared them with
+    Delete {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        slot: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the MAC chain of the audit log; exit code 1 names the first bad entry
+    Verify,
+    /// Print the verified log as JSON lines (refuses a broken chain)
+    Export,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +109,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo(cli.module.as_deref()),
         Command::Status => status(cli.module.as_deref()),
+        Command::User(u) => user(cli.module.as_deref(), u),
+        Command::Audit(a) => audit(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -535,4 +583,99 @@ fn demo(module: Option<&Path>) -> Result<()> {
         store.display()
     );
     Ok(())
+}
+
+// ----- users and audit -----
+
+fn secret_env(name: &str, what: &str) -> Result<String> {
+    env(name).ok_or_else(|| anyhow!("set {name} to the {what} (it is not read from the command line, where other users could see it)"))
+}
+
+/// Sets a crypto user's password the PKCS#11 way: C_InitPIN("name:password")
+/// in an SO session (creates the user, or resets and unlocks it).
+fn init_user(module: Option<&Path>, slot_id: u64, name: &str) -> Result<()> {
+    let so_pin = secret_env("STRONGROOM_SO_PIN", "security officer PIN")?;
+    let password = secret_env("STRONGROOM_USER_PASSWORD", "new password of the user")?;
+    let (ctx, _) = load(module)?;
+    let slot = ctx
+        .get_all_slots()?
+        .into_iter()
+        .find(|s| s.id() == slot_id)
+        .ok_or_else(|| anyhow!("no slot {slot_id} (see `strongroom status`)"))?;
+    let session = ctx.open_rw_session(slot).context("C_OpenSession")?;
+    session
+        .login(UserType::So, Some(&pin(&so_pin)))
+        .map_err(|e| anyhow!("SO login failed: {e}"))?;
+    session
+        .init_pin(&pin(&format!("{name}:{password}")))
+        .map_err(|e| anyhow!("C_InitPIN for {name} failed: {e}"))?;
+    Ok(())
+}
+
+fn user(module: Option<&Path>, cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::List => {
+            let store = strongroom_pkcs11::admin::open_store().map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "{:<5} {:<24} {:<24} {:>8}",
+                "SLOT", "TOKEN", "USER", "FAILURES"
+            );
+            for u in strongroom_pkcs11::admin::list_users(&store).map_err(|e| anyhow!("{e}"))? {
+                let state = if u.failures >= u.limit {
+                    " (locked)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<5} {:<24} {:<24} {:>5}/{}{state}",
+                    u.slot, u.token_label, u.name, u.failures, u.limit
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Add { name, slot }
+        | UserCommand::Passwd { name, slot }
+        | UserCommand::Unlock { name, slot } => {
+            init_user(module, slot, &name)?;
+            println!("user {name}: password set");
+            Ok(())
+        }
+        UserCommand::Delete { name, slot } => {
+            let so_pin = secret_env("STRONGROOM_SO_PIN", "security officer PIN")?;
+            let store = std::sync::Arc::new(
+                strongroom_pkcs11::admin::open_store().map_err(|e| anyhow!("{e}"))?,
+            );
+            strongroom_pkcs11::admin::delete_user(store, slot as i64, so_pin.as_bytes(), &name)
+                .map_err(|e| anyhow!("cannot delete {name}: {e}"))?;
+            println!("user {name}: deleted");
+            Ok(())
+        }
+    }
+}
+
+fn audit(cmd: AuditCommand) -> Result<()> {
+    let store = strongroom_pkcs11::admin::open_store().map_err(|e| anyhow!("{e}"))?;
+    match cmd {
+        AuditCommand::Verify => {
+            match strongroom_pkcs11::admin::audit_verify(&store).map_err(|e| anyhow!("{e}"))? {
+                strongroom_pkcs11::admin::AuditCheck::Intact { entries } => {
+                    println!("audit log intact: {entries} entries");
+                    Ok(())
+                }
+                strongroom_pkcs11::admin::AuditCheck::Broken { at_seq } => {
+                    bail!("audit log BROKEN at entry {at_seq}: it or the entry before it was changed, removed or reordered")
+                }
+            }
+        }
+        AuditCommand::Export => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match strongroom_pkcs11::admin::audit_export(&store, &mut out)
+                .map_err(|e| anyhow!("{e}"))?
+            {
+                Ok(_) => Ok(()),
+                Err(seq) => bail!("audit log BROKEN at entry {seq}: not exporting"),
+            }
+        }
+    }
 }
