@@ -114,3 +114,33 @@ pub fn delete_user(
     token.reset_login();
     r
 }
+
+/// Writes an encrypted, authenticated backup of the configured store to
+/// `out` (mode 0600). Returns its size in bytes.
+pub fn backup(out: &std::path::Path, passphrase: &[u8]) -> Result<usize> {
+    let cfg = Config::load()?;
+    let bytes = crate::store::backup::create(&cfg.store.dir, passphrase, cfg.store.kdf)?;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    Ok(bytes.len())
+}
+
+/// Restores a backup into the configured store, which must be empty. The
+/// whole file is authenticated before anything is written.
+pub fn restore(file: &std::path::Path, passphrase: &[u8]) -> Result<()> {
+    let cfg = Config::load()?;
+    let bytes = std::fs::read(file)?;
+    let opened = crate::store::backup::open(&bytes, passphrase)?;
+    crate::store::backup::restore(&cfg.store.dir, &opened)?;
+    // Open it once: schema, key and every token record must be readable.
+    let store = Store::open(cfg.store)?;
+    store.tokens()?;
+    Ok(())
+}

@@ -1893,3 +1893,58 @@ fn audit_log_records_key_use_and_detects_tampering() {
         }
     }
 }
+
+// ----- backup and restore -------------------------------------------------------
+
+#[test]
+fn backup_restores_into_a_new_store_and_refuses_tampering() {
+    let f = Fixture::new();
+    let h = user_session();
+    let mut t = aes_key(b"backed-up");
+    t.push((CKA_TOKEN, V::B(true)));
+    let k = create(h, &t).unwrap();
+    let expected = encrypt_ecb(h, k).unwrap();
+    assert_eq!(close(h), CKR_OK);
+    f.finalize();
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("store.srbk");
+    let size = strongroom_pkcs11::admin::backup(&file, b"backup passphrase").unwrap();
+    assert!(size > 100);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !bytes.windows(9).any(|w| w == b"backed-up"),
+        "no plaintext in the backup"
+    );
+
+    // Tampered and truncated copies are refused and write nothing.
+    let target = work.path().join("restored");
+    std::env::set_var("STRONGROOM_STORE", &target);
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    let bad_file = work.path().join("bad.srbk");
+    std::fs::write(&bad_file, &bad).unwrap();
+    assert!(strongroom_pkcs11::admin::restore(&bad_file, b"backup passphrase").is_err());
+    std::fs::write(&bad_file, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(strongroom_pkcs11::admin::restore(&bad_file, b"backup passphrase").is_err());
+    assert!(strongroom_pkcs11::admin::restore(&file, b"wrong passphrase").is_err());
+    assert!(
+        !target.join("strongroom.db").exists(),
+        "a refused restore writes nothing"
+    );
+
+    // The real one restores; the key works there exactly as before.
+    strongroom_pkcs11::admin::restore(&file, b"backup passphrase").unwrap();
+    assert!(
+        strongroom_pkcs11::admin::restore(&file, b"backup passphrase").is_err(),
+        "never over a store"
+    );
+    f.initialize();
+    let h = open(0, RW).unwrap();
+    assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+    let found = find(h, &[(CKA_LABEL, V::S(b"backed-up"))]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(encrypt_ecb(h, found[0]).unwrap(), expected);
+    assert_eq!(close(h), CKR_OK);
+}

@@ -9,6 +9,7 @@
 //! once per user under that user's Argon2id-stretched PIN.
 
 pub mod backend;
+pub mod backup;
 pub mod seal;
 pub mod sqlite;
 

@@ -62,6 +62,19 @@ enum Command {
     /// Verify or export the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write the whole store (tokens, keys, users, audit log) to one file,
+    /// encrypted under STRONGROOM_BACKUP_PASSPHRASE (Argon2id + AES-256-GCM)
+    Backup {
+        /// The backup file to create (never overwritten)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty store (STRONGROOM_STORE); a tampered,
+    /// truncated or wrongly keyed file is refused and nothing is written
+    Restore {
+        /// The backup file
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +124,8 @@ fn main() -> ExitCode {
         Command::Status => status(cli.module.as_deref()),
         Command::User(u) => user(cli.module.as_deref(), u),
         Command::Audit(a) => audit(a),
+        Command::Backup { out } => backup(&out),
+        Command::Restore { file } => restore(&file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -678,4 +693,29 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             }
         }
     }
+}
+
+fn backup(out: &Path) -> Result<()> {
+    let pass = secret_env("STRONGROOM_BACKUP_PASSPHRASE", "backup passphrase")?;
+    eprintln!("strongroom: snapshotting the store and sealing it (Argon2id, then AES-256-GCM)...");
+    let n = strongroom_pkcs11::admin::backup(out, pass.as_bytes())
+        .map_err(|e| anyhow!("backup to {} failed: {e}", out.display()))?;
+    println!("backup written: {} ({n} bytes)", out.display());
+    Ok(())
+}
+
+fn restore(file: &Path) -> Result<()> {
+    let pass = secret_env("STRONGROOM_BACKUP_PASSPHRASE", "backup passphrase")?;
+    eprintln!(
+        "strongroom: checking {} before writing anything...",
+        file.display()
+    );
+    strongroom_pkcs11::admin::restore(file, pass.as_bytes())
+        .map_err(|e| anyhow!("restore from {} refused: {e}", file.display()))?;
+    println!(
+        "restored {} into {}",
+        file.display(),
+        store_dir()?.display()
+    );
+    Ok(())
 }
