@@ -1,0 +1,21 @@
+//! strongroom-keyd: a key service for databases doing transparent data
+//! encryption, backed by a PKCS#11 token (reached only through the module).
+//!
+//! Who holds which key:
+//!
+//! ```text
+//!  token (PKCS#11)                 keyd database (SQLite)            client (MariaDB ...)
+//!  ---------------                 ----------------------            --------------------
+//!  master key keyd-master-<n>      KWP(master, DEK(id, version))     DEK(id, version) in RAM,
+//!  AES-256, sensitive,             client token SHA-256 + policy      fetched over HTTP
+//!  never extractable               audit log (no key values)
+//! ```
+//!
+//! See `config`, `service` and `http` for the pieces and `main.rs` for the
+//! command line.
+
+pub mod config;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod token;
