@@ -460,10 +460,11 @@ impl Token {
         // Cache only if nothing changed while we read: otherwise a refresh in
         // between could have evicted a newer state we would now hide.
         if c.seen_counter == counter_before && self.store.change_counter() == counter_before {
-            if c.objects.len() >= CACHE_LIMIT {
-                c.objects.clear();
+            // A full cache keeps what it holds (clearing it would make every
+            // pass of a scan over more objects than the limit decrypt all).
+            if c.objects.len() < CACHE_LIMIT {
+                c.objects.insert(obj_id, found.clone());
             }
-            c.objects.insert(obj_id, found.clone());
         }
         Ok(self.visible(&found.object).then_some(found))
     }
