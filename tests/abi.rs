@@ -1948,3 +1948,155 @@ fn backup_restores_into_a_new_store_and_refuses_tampering() {
     assert_eq!(encrypt_ecb(h, found[0]).unwrap(), expected);
     assert_eq!(close(h), CKR_OK);
 }
+
+// ----- multi-part message-based AES-GCM (v3.0 §5.13) --------------------------
+
+#[test]
+fn message_gcm_multi_part_matches_single_part() {
+    let _f = Fixture::new();
+    let h = user_session();
+    let k = create(h, &aes_key(b"msg-key")).unwrap();
+    let mut mech = CK_MECHANISM {
+        mechanism: CKM_AES_GCM,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let psize = std::mem::size_of::<CK_GCM_MESSAGE_PARAMS>() as CK_ULONG;
+    let aad = b"header".to_vec();
+    let msg = b"a message in three parts, encrypted as one".to_vec();
+
+    // Single-part with a fixed IV: the reference ciphertext and tag.
+    // SAFETY: the mechanism outlives the call.
+    assert_eq!(unsafe { C_MessageEncryptInit(h, &mut mech, k) }, CKR_OK);
+    let mut iv = [9u8; 12];
+    let mut tag = [0u8; 16];
+    let mut p = CK_GCM_MESSAGE_PARAMS {
+        pIv: iv.as_mut_ptr(),
+        ulIvLen: 12,
+        ulIvFixedBits: 0,
+        ivGenerator: CKG_NO_GENERATE,
+        pTag: tag.as_mut_ptr(),
+        ulTagBits: 128,
+    };
+    let mut ct = vec![0u8; msg.len()];
+    let mut n = ct.len() as CK_ULONG;
+    let mut m2 = msg.clone();
+    let mut a2 = aad.clone();
+    // SAFETY: every buffer outlives the call and has the stated length.
+    let rv = unsafe {
+        C_EncryptMessage(
+            h,
+            &mut p as *mut _ as *mut c_void,
+            psize,
+            a2.as_mut_ptr(),
+            a2.len() as CK_ULONG,
+            m2.as_mut_ptr(),
+            m2.len() as CK_ULONG,
+            ct.as_mut_ptr(),
+            &mut n,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    let reference = (ct.clone(), tag);
+    // SAFETY: plain value argument.
+    assert_eq!(unsafe { C_MessageEncryptFinal(h) }, CKR_OK);
+
+    // Multi-part with the same IV (a new operation): same bytes.
+    // SAFETY: as above.
+    assert_eq!(unsafe { C_MessageEncryptInit(h, &mut mech, k) }, CKR_OK);
+    let mut tag2 = [0u8; 16];
+    p.pTag = tag2.as_mut_ptr();
+    // SAFETY: as above.
+    let rv = unsafe {
+        C_EncryptMessageBegin(
+            h,
+            &mut p as *mut _ as *mut c_void,
+            psize,
+            a2.as_mut_ptr(),
+            a2.len() as CK_ULONG,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    let mut out = Vec::new();
+    for (i, chunk) in msg.chunks(16).enumerate() {
+        let last = (i + 1) * 16 >= msg.len();
+        let mut c = chunk.to_vec();
+        let mut buf = vec![0u8; msg.len()];
+        let mut n = buf.len() as CK_ULONG;
+        // SAFETY: as above.
+        let rv = unsafe {
+            C_EncryptMessageNext(
+                h,
+                &mut p as *mut _ as *mut c_void,
+                psize,
+                c.as_mut_ptr(),
+                c.len() as CK_ULONG,
+                buf.as_mut_ptr(),
+                &mut n,
+                if last { CKF_END_OF_MESSAGE } else { 0 },
+            )
+        };
+        assert_eq!(rv, CKR_OK);
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    assert_eq!(out, reference.0);
+    assert_eq!(tag2, reference.1);
+    // SAFETY: plain value argument.
+    assert_eq!(unsafe { C_MessageEncryptFinal(h) }, CKR_OK);
+
+    // Multi-part decryption gives the message back; a bad tag gives nothing.
+    for (good, want) in [(true, CKR_OK), (false, CKR_ENCRYPTED_DATA_INVALID)] {
+        // SAFETY: as above.
+        assert_eq!(unsafe { C_MessageDecryptInit(h, &mut mech, k) }, CKR_OK);
+        let mut t = reference.1;
+        if !good {
+            t[0] ^= 1;
+        }
+        p.pTag = t.as_mut_ptr();
+        // SAFETY: as above.
+        let rv = unsafe {
+            C_DecryptMessageBegin(
+                h,
+                &mut p as *mut _ as *mut c_void,
+                psize,
+                a2.as_mut_ptr(),
+                a2.len() as CK_ULONG,
+            )
+        };
+        assert_eq!(rv, CKR_OK);
+        let mut plain = Vec::new();
+        let mut last_rv = CKR_OK;
+        let chunks: Vec<&[u8]> = reference.0.chunks(20).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let mut c = chunk.to_vec();
+            let mut buf = vec![0u8; msg.len()];
+            let mut n = buf.len() as CK_ULONG;
+            // SAFETY: as above.
+            last_rv = unsafe {
+                C_DecryptMessageNext(
+                    h,
+                    &mut p as *mut _ as *mut c_void,
+                    psize,
+                    c.as_mut_ptr(),
+                    c.len() as CK_ULONG,
+                    buf.as_mut_ptr(),
+                    &mut n,
+                    if last { CKF_END_OF_MESSAGE } else { 0 },
+                )
+            };
+            if last_rv == CKR_OK {
+                plain.extend_from_slice(&buf[..n as usize]);
+            }
+        }
+        assert_eq!(last_rv, want);
+        if good {
+            assert_eq!(plain, msg);
+        } else {
+            assert!(plain.is_empty(), "no plaintext before the tag verifies");
+        }
+        // SAFETY: plain value argument.
+        assert_eq!(unsafe { C_MessageDecryptFinal(h) }, CKR_OK);
+    }
+    assert_eq!(close(h), CKR_OK);
+}

@@ -637,15 +637,38 @@ export! {
     }
 
     fn C_EncryptMessageBegin(hSession: CK_SESSION_HANDLE, pParameter: *mut c_void, ulParameterLen: CK_ULONG, pAssociatedData: *mut CK_BYTE, ulAssociatedDataLen: CK_ULONG) {
-        let _ = (pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
-        module::get()?.session(hSession)?;
-        Err(Error::FunctionNotSupported)
+        let m = module::get()?;
+        let s = m.session(hSession)?;
+        // SAFETY: parameter and associated data from the application.
+        unsafe {
+            let params = GcmMessageParams::read(pParameter, ulParameterLen)?;
+            let aad = bytes_in(pAssociatedData, ulAssociatedDataLen)?;
+            if let Some(iv) = m.message_begin(&s, true, params.to_param()?, aad)? {
+                params.write_back(Some(&iv), None)?;
+            }
+            Ok(())
+        }
     }
 
     fn C_EncryptMessageNext(hSession: CK_SESSION_HANDLE, pParameter: *mut c_void, ulParameterLen: CK_ULONG, pPlaintextPart: *mut CK_BYTE, ulPlaintextPartLen: CK_ULONG, pCiphertextPart: *mut CK_BYTE, pulCiphertextPartLen: *mut CK_ULONG, flags: CK_FLAGS) {
-        let _ = (pParameter, ulParameterLen, pPlaintextPart, ulPlaintextPartLen, pCiphertextPart, pulCiphertextPartLen, flags);
-        module::get()?.session(hSession)?;
-        Err(Error::FunctionNotSupported)
+        let m = module::get()?;
+        let s = m.session(hSession)?;
+        let end = flags & CKF_END_OF_MESSAGE != 0;
+        // SAFETY: parameter, input and output buffers from the application.
+        unsafe {
+            let params = GcmMessageParams::read(pParameter, ulParameterLen)?;
+            let part = bytes_in(pPlaintextPart, ulPlaintextPartLen)?;
+            let mut tag_out = None;
+            out_bytes(pCiphertextPart, pulCiphertextPartLen, |cap| {
+                let (out, tag) = m.message_next(&s, true, part, &[], end, cap)?;
+                tag_out = tag;
+                Ok(out)
+            })?;
+            if let Some(tag) = tag_out {
+                params.write_back(None, Some(&tag))?;
+            }
+            Ok(())
+        }
     }
 
     fn C_MessageEncryptFinal(hSession: CK_SESSION_HANDLE) {
@@ -674,15 +697,29 @@ export! {
     }
 
     fn C_DecryptMessageBegin(hSession: CK_SESSION_HANDLE, pParameter: *mut c_void, ulParameterLen: CK_ULONG, pAssociatedData: *mut CK_BYTE, ulAssociatedDataLen: CK_ULONG) {
-        let _ = (pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
-        module::get()?.session(hSession)?;
-        Err(Error::FunctionNotSupported)
+        let m = module::get()?;
+        let s = m.session(hSession)?;
+        // SAFETY: parameter and associated data from the application.
+        unsafe {
+            let params = GcmMessageParams::read(pParameter, ulParameterLen)?;
+            let aad = bytes_in(pAssociatedData, ulAssociatedDataLen)?;
+            m.message_begin(&s, false, params.to_param()?, aad).map(|_| ())
+        }
     }
 
     fn C_DecryptMessageNext(hSession: CK_SESSION_HANDLE, pParameter: *mut c_void, ulParameterLen: CK_ULONG, pCiphertextPart: *mut CK_BYTE, ulCiphertextPartLen: CK_ULONG, pPlaintextPart: *mut CK_BYTE, pulPlaintextPartLen: *mut CK_ULONG, flags: CK_FLAGS) {
-        let _ = (pParameter, ulParameterLen, pCiphertextPart, ulCiphertextPartLen, pPlaintextPart, pulPlaintextPartLen, flags);
-        module::get()?.session(hSession)?;
-        Err(Error::FunctionNotSupported)
+        let m = module::get()?;
+        let s = m.session(hSession)?;
+        let end = flags & CKF_END_OF_MESSAGE != 0;
+        // SAFETY: parameter, input and output buffers from the application.
+        unsafe {
+            let params = GcmMessageParams::read(pParameter, ulParameterLen)?;
+            let part = bytes_in(pCiphertextPart, ulCiphertextPartLen)?;
+            let tag = if end { params.tag_in()? } else { Vec::new() };
+            out_bytes(pPlaintextPart, pulPlaintextPartLen, |cap| {
+                m.message_next(&s, false, part, &tag, end, cap).map(|(out, _)| out)
+            })
+        }
     }
 
     fn C_MessageDecryptFinal(hSession: CK_SESSION_HANDLE) {

@@ -193,7 +193,13 @@ impl CipherOp {
             }
             // Single-part GCM works on the caller's data directly: no copy of
             // a large input into the buffer (the benchmark's 1 MiB case).
-            CipherEngine::Gcm { key, iv, aad, tag_len, buf } if buf.is_empty() => {
+            CipherEngine::Gcm {
+                key,
+                iv,
+                aad,
+                tag_len,
+                buf,
+            } if buf.is_empty() => {
                 let p = crypto::provider();
                 if self.encrypt {
                     Ok(Zeroizing::new(p.gcm_encrypt(key, iv, aad, data, *tag_len)?))
@@ -541,6 +547,18 @@ pub struct MessageOp {
     pub counter: u64,
     /// Fixed IV prefixes already used with a counter, to refuse reuse.
     pub used: std::collections::HashSet<Vec<u8>>,
+    /// A message in progress (C_EncryptMessageBegin ... C_EncryptMessageNext
+    /// with CKF_END_OF_MESSAGE).
+    pub partial: Option<PartialMessage>,
+}
+
+/// A multi-part message: its parts are buffered and processed at the last
+/// part (decryption releases plaintext only after the tag verified).
+pub struct PartialMessage {
+    pub iv: Vec<u8>,
+    pub aad: Vec<u8>,
+    pub tag_len: usize,
+    pub buf: Zeroizing<Vec<u8>>,
 }
 
 /// AES mode for a streaming cipher mechanism.

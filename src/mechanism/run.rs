@@ -1302,6 +1302,7 @@ impl Module {
             key: Zeroizing::new(secret_of(&prepared)?.to_vec()),
             counter: 0,
             used: Default::default(),
+            partial: None,
         };
         let mut ops = s.ops.lock();
         let slot = if encrypt {
@@ -1344,6 +1345,25 @@ impl Module {
             Some(c) if c < pt.len() => return Err(Error::BufferTooSmall { needed: pt.len() }),
             _ => {}
         }
+        let (iv, generated) = Self::message_iv(op, iv, iv_fixed_bits, generator)?;
+        let mut ct = crypto::provider().gcm_encrypt(&op.key, &iv, aad, pt, tl)?;
+        let tag = ct.split_off(ct.len() - tl);
+        Ok((
+            Output::Data(Zeroizing::new(ct)),
+            generated.then_some(iv),
+            Some(tag),
+        ))
+    }
+
+    /// The IV of the next message: the application's, or one the token makes
+    /// (fixed prefix + counter, or + random bytes). An IV is never used twice
+    /// in one operation.
+    fn message_iv(
+        op: &mut MessageOp,
+        iv: Vec<u8>,
+        iv_fixed_bits: u64,
+        generator: CK_GENERATOR_FUNCTION,
+    ) -> Result<(Vec<u8>, bool)> {
         if iv.is_empty() {
             return Err(Error::MechanismParamInvalid);
         }
@@ -1379,13 +1399,108 @@ impl Module {
             // The same IV twice under one key breaks GCM: refuse.
             return Err(Error::MechanismParamInvalid);
         }
-        let mut ct = crypto::provider().gcm_encrypt(&op.key, &iv, aad, pt, tl)?;
-        let tag = ct.split_off(ct.len() - tl);
-        Ok((
-            Output::Data(Zeroizing::new(ct)),
-            generated.then_some(iv),
-            Some(tag),
-        ))
+        Ok((iv, generated))
+    }
+
+    /// C_EncryptMessageBegin / C_DecryptMessageBegin: starts a multi-part
+    /// message; returns the IV when the token made it.
+    pub fn message_begin(
+        &self,
+        s: &Session,
+        encrypt: bool,
+        param: Param,
+        aad: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        let mut ops = s.ops.lock();
+        let op = active(if encrypt {
+            &mut ops.message_encrypt
+        } else {
+            &mut ops.message_decrypt
+        })?;
+        if op.partial.is_some() {
+            return Err(Error::OperationActive);
+        }
+        let Param::GcmMessage {
+            iv,
+            iv_fixed_bits,
+            generator,
+            tag_bits,
+        } = param
+        else {
+            return Err(Error::MechanismParamInvalid);
+        };
+        let tag_len = tag_len(tag_bits)?;
+        let (iv, generated) = if encrypt {
+            Self::message_iv(op, iv, iv_fixed_bits, generator)?
+        } else if iv.is_empty() {
+            return Err(Error::MechanismParamInvalid);
+        } else {
+            (iv, false)
+        };
+        op.partial = Some(ops::PartialMessage {
+            iv: iv.clone(),
+            aad: aad.to_vec(),
+            tag_len,
+            buf: Zeroizing::new(Vec::new()),
+        });
+        Ok(generated.then_some(iv))
+    }
+
+    /// C_EncryptMessageNext / C_DecryptMessageNext: buffers a part; with
+    /// `end` (CKF_END_OF_MESSAGE) processes the message and, when encrypting,
+    /// returns the tag. `tag` is the application's tag when decrypting.
+    pub fn message_next(
+        &self,
+        s: &Session,
+        encrypt: bool,
+        part: &[u8],
+        tag: &[u8],
+        end: bool,
+        cap: Option<usize>,
+    ) -> Result<(Output, Option<Vec<u8>>)> {
+        let mut ops = s.ops.lock();
+        let op = active(if encrypt {
+            &mut ops.message_encrypt
+        } else {
+            &mut ops.message_decrypt
+        })?;
+        let partial = op.partial.as_mut().ok_or(Error::OperationNotInitialized)?;
+        if !end {
+            if cap.is_some() {
+                if partial.buf.len() + part.len() > 64 * 1024 * 1024 {
+                    return Err(Error::DataLenRange);
+                }
+                partial.buf.extend_from_slice(part);
+                return Ok((Output::Data(Zeroizing::new(Vec::new())), None));
+            }
+            return Ok((Output::Length(0), None));
+        }
+        let total = partial.buf.len() + part.len();
+        match cap {
+            None => return Ok((Output::Length(total), None)),
+            Some(c) if c < total => return Err(Error::BufferTooSmall { needed: total }),
+            _ => {}
+        }
+        let mut input = Zeroizing::new(Vec::with_capacity(total + partial.tag_len));
+        input.extend_from_slice(&partial.buf);
+        input.extend_from_slice(part);
+        let p = crypto::provider();
+        let result = if encrypt {
+            p.gcm_encrypt(&op.key, &partial.iv, &partial.aad, &input, partial.tag_len)
+                .map(|mut ct| {
+                    let t = ct.split_off(ct.len() - partial.tag_len);
+                    (Output::Data(Zeroizing::new(ct)), Some(t))
+                })
+        } else if tag.len() != partial.tag_len {
+            op.partial = None;
+            return Err(Error::MechanismParamInvalid);
+        } else {
+            input.extend_from_slice(tag);
+            p.gcm_decrypt(&op.key, &partial.iv, &partial.aad, &input, partial.tag_len)
+                .map(|pt| (Output::Data(pt), None))
+        };
+        op.partial = None;
+        Ok(result?)
     }
 
     /// C_DecryptMessage with CK_GCM_MESSAGE_PARAMS.
