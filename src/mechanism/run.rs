@@ -1372,7 +1372,7 @@ impl Module {
             CKG_GENERATE | CKG_GENERATE_COUNTER | CKG_GENERATE_RANDOM => {
                 let fixed =
                     usize::try_from(iv_fixed_bits / 8).map_err(|_| Error::MechanismParamInvalid)?;
-                if iv_fixed_bits % 8 != 0 || fixed >= iv.len() {
+                if !iv_fixed_bits.is_multiple_of(8) || fixed >= iv.len() {
                     return Err(Error::MechanismParamInvalid);
                 }
                 let mut new_iv = iv[..fixed].to_vec();
