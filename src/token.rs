@@ -660,7 +660,15 @@ pub mod ownership {
             || obj
                 .bytes(CKA_SR_SHARED_WITH)
                 .and_then(|b| std::str::from_utf8(b).ok())
-                .is_some_and(|list| list.split(',').any(|u| u.trim() == user))
+                .is_some_and(|list| {
+                    // Empty entries never match (the default user's name is
+                    // the empty string; an emptied list must share nothing).
+                    !user.is_empty()
+                        && list
+                            .split(',')
+                            .map(str::trim)
+                            .any(|u| !u.is_empty() && u == user)
+                })
     }
 }
 

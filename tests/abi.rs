@@ -2100,3 +2100,34 @@ fn message_gcm_multi_part_matches_single_part() {
     }
     assert_eq!(close(h), CKR_OK);
 }
+
+#[test]
+fn an_emptied_share_list_shares_nothing() {
+    let _f = Fixture::new();
+    let slot = ready_token();
+    let so = open(slot, RW).unwrap();
+    assert_eq!(login(so, CKU_SO, SO_PIN), CKR_OK);
+    assert_eq!(init_pin(so, b"app1:secret-1"), CKR_OK);
+    assert_eq!(close(so), CKR_OK);
+    let h = open(slot, RW).unwrap();
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    let mut t = aes_key(b"unshared");
+    t.push((CKA_TOKEN, V::B(true)));
+    let k = create(h, &t).unwrap();
+    for list in [&b""[..], b",", b"app2,", b" , "] {
+        assert_eq!(
+            set_attrs(h, k, &[(CKA_SR_SHARED_WITH, V::Raw(list.to_vec()))]),
+            CKR_OK
+        );
+        assert_eq!(logout(h), CKR_OK);
+        assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+        assert!(
+            find(h, &[(CKA_LABEL, V::S(b"unshared"))]).is_empty(),
+            "{list:?} shared with the default user"
+        );
+        assert_eq!(encrypt_ecb(h, k), Err(CKR_KEY_HANDLE_INVALID));
+        assert_eq!(logout(h), CKR_OK);
+        assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    }
+    assert_eq!(close(h), CKR_OK);
+}

@@ -6,7 +6,7 @@
 //! Exit codes: 0 success, 1 runtime error, 2 usage error.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{
@@ -20,6 +20,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod keys;
 
 const MODULE_FILE: &str = "libstrongroom_pkcs11.so";
 const DEMO_LABEL: &str = "strongroom-demo";
@@ -36,6 +38,10 @@ const LABEL_AES: &str = "strongroom-demo-aes";
     after_help = "The store is chosen like the module chooses it: STRONGROOM_STORE, else \
                   [store] path in the file named by STRONGROOM_CONF, else \
                   $XDG_DATA_HOME/strongroom, else ~/.local/share/strongroom.\n\
+                  Secrets come from the environment, never the command line: \
+                  STRONGROOM_SO_PIN, STRONGROOM_USER_PASSWORD (user add|passwd|unlock), \
+                  STRONGROOM_USER_PIN (keys, key: `name:password` for a crypto user), \
+                  STRONGROOM_BACKUP_PASSPHRASE.\n\
                   Exit codes: 0 success, 1 runtime error, 2 usage error."
 )]
 struct Cli {
@@ -54,8 +60,16 @@ enum Command {
     /// a private and a public data object and an AES key, find them again,
     /// and check that no plaintext reached the store files
     Demo,
-    /// Show the library, its slots and tokens, and the store path
+    /// Show the library, its slots and tokens (users, objects visible
+    /// without login), and the store path and size
     Status,
+    /// List objects a user sees (logs in with STRONGROOM_USER_PIN)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Share a key with other crypto users, as its owner
+    /// (logs in with STRONGROOM_USER_PIN)
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Manage crypto users (the SO PIN comes from STRONGROOM_SO_PIN)
     #[command(subcommand)]
     User(UserCommand),
@@ -110,6 +124,58 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// List every object the user of STRONGROOM_USER_PIN can see: handle,
+    /// class, key type, label, id, owner, users it is shared with, flags
+    /// (never values)
+    #[command(
+        after_help = "STRONGROOM_USER_PIN is `name:password` for a crypto user, \
+                            else the default user's PIN. OWNER (default) is the default \
+                            user; - means the object has no owner (made without a login)."
+    )]
+    List {
+        /// The slot of the token
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        slot: u64,
+    },
+}
+
+#[derive(Args)]
+struct ShareArgs {
+    /// The CKA_LABEL of the object
+    label: String,
+    /// The crypto user to share with (or stop sharing with)
+    #[arg(long, value_name = "USER", value_parser = keys::parse_user_name)]
+    with: String,
+    /// Pick the object by CKA_ID too (hex), when several share the label
+    #[arg(long, value_name = "HEX", value_parser = keys::parse_hex)]
+    id: Option<keys::HexId>,
+    /// The slot of the token
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    slot: u64,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Let USER use the object labelled LABEL (not destroy, modify, export or
+    /// re-share it); only its owner may do this
+    #[command(
+        after_help = "Logs in with STRONGROOM_USER_PIN (`name:password` of the owner), \
+                            adds USER to CKA_SR_SHARED_WITH and writes it back with \
+                            C_SetAttributeValue."
+    )]
+    Share(ShareArgs),
+    /// Stop sharing the object labelled LABEL with USER; only its owner may
+    /// do this
+    #[command(
+        after_help = "Logs in with STRONGROOM_USER_PIN (`name:password` of the owner), \
+                            removes USER from CKA_SR_SHARED_WITH and writes it back with \
+                            C_SetAttributeValue."
+    )]
+    Unshare(ShareArgs),
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check the MAC chain of the audit log; exit code 1 names the first bad entry
     Verify,
@@ -122,6 +188,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo(cli.module.as_deref()),
         Command::Status => status(cli.module.as_deref()),
+        Command::Keys(KeysCommand::List { slot }) => keys::list(cli.module.as_deref(), slot),
+        Command::Key(KeyCommand::Share(a)) => keys::share(
+            cli.module.as_deref(),
+            a.slot,
+            &a.label,
+            a.id.as_ref().map(|h| h.0.as_slice()),
+            &a.with,
+            true,
+        ),
+        Command::Key(KeyCommand::Unshare(a)) => keys::share(
+            cli.module.as_deref(),
+            a.slot,
+            &a.label,
+            a.id.as_ref().map(|h| h.0.as_slice()),
+            &a.with,
+            false,
+        ),
         Command::User(u) => user(cli.module.as_deref(), u),
         Command::Audit(a) => audit(a),
         Command::Backup { out } => backup(&out),
@@ -288,14 +371,65 @@ fn status(module: Option<&Path>) -> Result<()> {
         info.library_version(),
         info.cryptoki_version()
     );
-    println!("store:   {}", store_dir()?.display());
+    let dir = store_dir()?;
+    println!("store:   {}", dir.display());
+    let (bytes, files) = disk_usage(&dir)?;
+    println!(
+        "  size:    {} in {files} file{} ({bytes} bytes)",
+        human_size(bytes),
+        if files == 1 { "" } else { "s" }
+    );
+    let store = strongroom_pkcs11::admin::open_store()
+        .map_err(|e| anyhow!("cannot open the store {}: {e}", dir.display()))?;
+    let users = strongroom_pkcs11::admin::list_users(&store)
+        .map_err(|e| anyhow!("cannot list the users of {}: {e}", dir.display()))?;
+    drop(store);
     for slot in ctx.get_all_slots().context("C_GetSlotList")? {
-        print_slot(&ctx, slot)?;
+        print_slot(&ctx, slot, &users)?;
     }
     Ok(())
 }
 
-fn print_slot(ctx: &Pkcs11, slot: Slot) -> Result<()> {
+/// Apparent size and number of the regular files under `dir`.
+fn disk_usage(dir: &Path) -> Result<(u64, u64)> {
+    let (mut bytes, mut files) = (0, 0);
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            let (b, f) = disk_usage(&path)?;
+            bytes += b;
+            files += f;
+        } else if meta.is_file() {
+            bytes += meta.len();
+            files += 1;
+        }
+    }
+    Ok((bytes, files))
+}
+
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+fn print_slot(
+    ctx: &Pkcs11,
+    slot: Slot,
+    users: &[strongroom_pkcs11::admin::UserInfo],
+) -> Result<()> {
     let t = ctx
         .get_token_info(slot)
         .with_context(|| format!("C_GetTokenInfo slot {}", slot.id()))?;
@@ -314,6 +448,26 @@ fn print_slot(ctx: &Pkcs11, slot: Slot) -> Result<()> {
         .with_context(|| format!("C_OpenSession slot {}", slot.id()))?;
     let n = session.find_objects(&[]).context("C_FindObjects")?.len();
     println!("  objects: {n} visible without login");
+    let mine: Vec<String> = users
+        .iter()
+        .filter(|u| u.slot >= 0 && u.slot as u64 == slot.id())
+        .map(|u| {
+            let locked = if u.failures >= u.limit {
+                ", locked"
+            } else {
+                ""
+            };
+            format!("{} ({}/{} failures{locked})", u.name, u.failures, u.limit)
+        })
+        .collect();
+    println!(
+        "  users:   {}",
+        if mine.is_empty() {
+            "none".to_string()
+        } else {
+            mine.join(", ")
+        }
+    );
     Ok(())
 }
 
@@ -620,10 +774,32 @@ fn init_user(module: Option<&Path>, slot_id: u64, name: &str) -> Result<()> {
     let session = ctx.open_rw_session(slot).context("C_OpenSession")?;
     session
         .login(UserType::So, Some(&pin(&so_pin)))
-        .map_err(|e| anyhow!("SO login failed: {e}"))?;
+        .map_err(|e| match e {
+            CkError::Pkcs11(RvError::PinIncorrect, _) => {
+                anyhow!("SO login failed: wrong STRONGROOM_SO_PIN (CKR_PIN_INCORRECT)")
+            }
+            CkError::Pkcs11(RvError::PinLocked, _) => {
+                anyhow!("SO login failed: the SO PIN is locked (CKR_PIN_LOCKED)")
+            }
+            e => anyhow!("SO login failed: {e}"),
+        })?;
     session
         .init_pin(&pin(&format!("{name}:{password}")))
-        .map_err(|e| anyhow!("C_InitPIN for {name} failed: {e}"))?;
+        .map_err(|e| match e {
+            CkError::Pkcs11(RvError::PinLenRange, _) => {
+                let t = ctx.get_token_info(slot).ok();
+                let (min, max) = t.map_or((4, 255), |t| (t.min_pin_length(), t.max_pin_length()));
+                anyhow!(
+                    "the password in STRONGROOM_USER_PASSWORD must be {min}-{max} bytes \
+                     (CKR_PIN_LEN_RANGE)"
+                )
+            }
+            CkError::Pkcs11(RvError::ArgumentsBad, _) => anyhow!(
+                "C_InitPIN for {name} refused (CKR_ARGUMENTS_BAD): user names are 1-32 \
+                 characters of A-Z a-z 0-9 . _ -"
+            ),
+            e => anyhow!("C_InitPIN for {name} failed: {e}"),
+        })?;
     Ok(())
 }
 
