@@ -60,6 +60,13 @@ enum Command {
     /// a private and a public data object and an AES key, find them again,
     /// and check that no plaintext reached the store files
     Demo,
+    /// Initialise a new token in the free slot (SO PIN from STRONGROOM_SO_PIN;
+    /// the default user's PIN from STRONGROOM_USER_PIN, if set)
+    Init {
+        /// Token label (up to 32 bytes)
+        #[arg(long)]
+        label: String,
+    },
     /// Show the library, its slots and tokens (users, objects visible
     /// without login), and the store path and size
     Status,
@@ -188,6 +195,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo(cli.module.as_deref()),
         Command::Status => status(cli.module.as_deref()),
+        Command::Init { label } => init(cli.module.as_deref(), &label),
         Command::Keys(KeysCommand::List { slot }) => keys::list(cli.module.as_deref(), slot),
         Command::Key(KeyCommand::Share(a)) => keys::share(
             cli.module.as_deref(),
@@ -893,5 +901,42 @@ fn restore(file: &Path) -> Result<()> {
         file.display(),
         store_dir()?.display()
     );
+    Ok(())
+}
+
+/// C_InitToken on the free slot (the last one listed), then C_InitPIN for the
+/// default user when STRONGROOM_USER_PIN is set.
+fn init(module: Option<&Path>, label: &str) -> Result<()> {
+    if label.is_empty() || label.len() > 32 {
+        bail!("the label must be 1 to 32 bytes");
+    }
+    let so_pin = secret_env(
+        "STRONGROOM_SO_PIN",
+        "security officer PIN for the new token",
+    )?;
+    let (ctx, _) = load(module)?;
+    let free = ctx
+        .get_all_slots()?
+        .into_iter()
+        .find(|s| {
+            ctx.get_token_info(*s)
+                .map(|t| !t.token_initialized())
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| {
+            anyhow!("no free slot (the module always lists one: is this Strongroom?)")
+        })?;
+    ctx.init_token(free, &pin(&so_pin), label)
+        .map_err(|e| anyhow!("C_InitToken failed: {e}"))?;
+    if let Some(user_pin) = env("STRONGROOM_USER_PIN") {
+        let session = ctx.open_rw_session(free).context("C_OpenSession")?;
+        session
+            .login(UserType::So, Some(&pin(&so_pin)))
+            .map_err(|e| anyhow!("SO login failed: {e}"))?;
+        session
+            .init_pin(&pin(&user_pin))
+            .map_err(|e| anyhow!("C_InitPIN failed: {e}"))?;
+    }
+    println!("token {label:?} initialised in slot {}", free.id());
     Ok(())
 }
