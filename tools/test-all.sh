@@ -101,6 +101,8 @@ if [[ "${INTEROP_ONLY:-0}" != 1 ]]; then
         exit 1
     fi
     cargo_step cargo test --release --workspace --no-fail-fast
+    # The pure-Rust provider stays a supported build: its known-answer tests too.
+    cargo_step cargo test --release -p strongroom --lib --no-default-features
 fi
 
 # ----- 3. interop -----

@@ -4,9 +4,15 @@
 //! (the PKCS#11 layer) maps `CKM_*` mechanisms and parameters onto these calls and maps
 //! [`CryptoError`] onto `CK_RV`; this module knows nothing about PKCS#11 types.
 //!
-//! The only implementation today is built on the RustCrypto crates and lives in
-//! [`rustcrypto`]; no other file names a crypto crate. A second provider (e.g. aws-lc-rs) can
-//! be added behind the same trait.
+//! Two implementations, chosen at build time by [`provider`]:
+//! * `rustcrypto` (always built): pure Rust on the RustCrypto crates;
+//! * `awslc` (cargo feature `aws-lc`, on by default): AWS-LC through `aws-lc-rs` for ECDSA,
+//!   EC key generation and most RSA signing, verification and OAEP/PKCS#1 encryption,
+//!   delegating everything else (and every case whose exact semantics AWS-LC does not offer)
+//!   to `rustcrypto`; the table is in `awslc/mod.rs`. Both return the same [`CryptoError`] for
+//!   the same input. `--no-default-features` builds without it.
+//!
+//! Only those two directories name crypto crates.
 //!
 //! Conventions:
 //! * secret outputs are returned in [`Zeroizing`] buffers; secret-holding types never print
@@ -18,6 +24,8 @@ use std::fmt;
 
 pub use zeroize::Zeroizing;
 
+#[cfg(feature = "aws-lc")]
+mod awslc;
 mod rustcrypto;
 
 #[cfg(test)]
@@ -573,9 +581,25 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// The provider used by the token (RustCrypto).
+/// The provider used by the token: AWS-LC with the `aws-lc` feature (the default), else RustCrypto.
 pub fn provider() -> &'static dyn Provider {
-    &rustcrypto::RUSTCRYPTO
+    #[cfg(feature = "aws-lc")]
+    {
+        &awslc::AWSLC
+    }
+    #[cfg(not(feature = "aws-lc"))]
+    {
+        &rustcrypto::RUSTCRYPTO
+    }
+}
+
+/// Every provider built in, [`provider`] first (for tests, benchmarks and comparisons).
+pub fn providers() -> &'static [&'static dyn Provider] {
+    #[cfg(feature = "aws-lc")]
+    static ALL: [&dyn Provider; 2] = [&awslc::AWSLC, &rustcrypto::RUSTCRYPTO];
+    #[cfg(not(feature = "aws-lc"))]
+    static ALL: [&dyn Provider; 1] = [&rustcrypto::RUSTCRYPTO];
+    &ALL
 }
 
 /// Constant-time equality of two byte strings (lengths are not secret).

@@ -7,16 +7,78 @@ fn h(s: &str) -> Vec<u8> {
     hex::decode(clean).expect("test vector hex")
 }
 
-fn p() -> &'static dyn Provider {
-    provider()
+/// Runs each named test (a `fn(&'static dyn Provider)`) once per built-in provider, as
+/// `<provider>::<name>`.
+macro_rules! provider_tests {
+    ($($name:ident),* $(,)?) => {
+        mod rustcrypto_provider {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::crypto::rustcrypto::RUSTCRYPTO)
+                }
+            )*
+        }
+        #[cfg(feature = "aws-lc")]
+        mod awslc_provider {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::crypto::awslc::AWSLC)
+                }
+            )*
+        }
+    };
+}
+
+provider_tests!(
+    sha_kat_fips180,
+    hmac_kat_rfc4231_rfc2202,
+    cmac_kat_rfc4493,
+    aes_modes_kat_sp800_38a,
+    aes_bad_key_and_partial_blocks,
+    cbc_pad_roundtrip_all_lengths,
+    cbc_pad_rejects_bad_padding,
+    ctr_counter_bits_and_wrap_refusal,
+    gcm_kat_mcgrew_viega,
+    gcm_tamper_and_params,
+    gcm_kat_non96_iv_mcgrew_viega_tc5,
+    kw_kat_rfc3394,
+    kwp_kat_rfc5649,
+    hkdf_kat_rfc5869,
+    x963_kdf_structure,
+    ec_public_from_private_rfc6979_keys,
+    ecdsa_verify_rfc6979_vectors,
+    ecdh_kat_cavp_p256_count0,
+    ec_generate_sign_verify_ecdh_roundtrip,
+    rsa_pkcs1v15_verify_wycheproof,
+    rsa_generate_and_parse,
+    rsa_pkcs1v15_sign_verify,
+    rsa_pss_roundtrip,
+    rsa_oaep_and_pkcs1v15_encryption,
+    rsa_raw_x509,
+    rsa_private_parts_recomputes_crt,
+    ed25519_kat_rfc8032,
+    ed25519_generate_and_bad_inputs,
+);
+
+#[test]
+fn default_provider_and_list() {
+    let names: Vec<&str> = providers().iter().map(|p| p.name()).collect();
+    assert_eq!(names[0], provider().name());
+    assert!(names.contains(&"rustcrypto"));
+    #[cfg(feature = "aws-lc")]
+    assert_eq!(names, ["aws-lc", "rustcrypto"]);
+    #[cfg(not(feature = "aws-lc"))]
+    assert_eq!(names, ["rustcrypto"]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // SHA (FIPS 180-4 examples, "abc" / empty / two-block message)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn sha_kat_fips180() {
+fn sha_kat_fips180(prov: &'static dyn Provider) {
+    let p = || prov;
     let two_block = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     let cases: &[(HashAlg, &[u8], &str)] = &[
         (HashAlg::Sha1, b"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
@@ -75,8 +137,8 @@ fn digest_info_prefixes() {
 // HMAC: RFC 2202 (SHA-1) and RFC 4231 (SHA-2) test cases 1, 2, 3, 6
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn hmac_kat_rfc4231_rfc2202() {
+fn hmac_kat_rfc4231_rfc2202(prov: &'static dyn Provider) {
+    let p = || prov;
     let k1 = vec![0x0bu8; 20];
     let k3 = vec![0xaau8; 20];
     let d3 = vec![0xddu8; 50];
@@ -125,8 +187,8 @@ const SP800_38A_PT: &str = "6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb
 const AES128_KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const AES256_KEY: &str = "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4";
 
-#[test]
-fn cmac_kat_rfc4493() {
+fn cmac_kat_rfc4493(prov: &'static dyn Provider) {
+    let p = || prov;
     let m = h(SP800_38A_PT);
     let cases: &[(usize, &str)] = &[
         (0, "bb1d6929e95937287fa37d129b756746"),
@@ -183,8 +245,8 @@ fn sp800_38a_cases() -> Vec<(&'static str, AesMode, &'static str, &'static str)>
     ]
 }
 
-#[test]
-fn aes_modes_kat_sp800_38a() {
+fn aes_modes_kat_sp800_38a(prov: &'static dyn Provider) {
+    let p = || prov;
     let pt = h(SP800_38A_PT);
     for (name, mode, key, ct) in sp800_38a_cases() {
         let key = h(key);
@@ -217,8 +279,8 @@ fn aes_modes_kat_sp800_38a() {
     }
 }
 
-#[test]
-fn aes_bad_key_and_partial_blocks() {
+fn aes_bad_key_and_partial_blocks(prov: &'static dyn Provider) {
+    let p = || prov;
     for bad in [0usize, 1, 15, 17, 31, 33, 64] {
         assert!(matches!(
             p().aes_cipher(AesMode::Ecb, &vec![0u8; bad], true),
@@ -257,8 +319,8 @@ fn aes_bad_key_and_partial_blocks() {
     );
 }
 
-#[test]
-fn cbc_pad_roundtrip_all_lengths() {
+fn cbc_pad_roundtrip_all_lengths(prov: &'static dyn Provider) {
+    let p = || prov;
     let key = h(AES256_KEY);
     let iv: [u8; 16] = h("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
     let mode = AesMode::CbcPad { iv };
@@ -300,8 +362,8 @@ fn cbc_pad_roundtrip_all_lengths() {
     }
 }
 
-#[test]
-fn cbc_pad_rejects_bad_padding() {
+fn cbc_pad_rejects_bad_padding(prov: &'static dyn Provider) {
+    let p = || prov;
     let key = [9u8; 16];
     let iv = [3u8; 16];
     // Craft last plaintext blocks with invalid padding by CBC-encrypting without padding.
@@ -356,8 +418,8 @@ fn cbc_pad_rejects_bad_padding() {
     }
 }
 
-#[test]
-fn ctr_counter_bits_and_wrap_refusal() {
+fn ctr_counter_bits_and_wrap_refusal(prov: &'static dyn Provider) {
+    let p = || prov;
     let key = [5u8; 16];
     // 8-bit counter at 0xfe: two blocks fit (0xfe, 0xff), a third would wrap.
     let mut cb = [0u8; 16];
@@ -447,8 +509,8 @@ fn gcm_cases() -> Vec<(&'static str, String, String, String, String, String, Str
     ]
 }
 
-#[test]
-fn gcm_kat_mcgrew_viega() {
+fn gcm_kat_mcgrew_viega(prov: &'static dyn Provider) {
+    let p = || prov;
     for (name, k, iv, pt, aad, ct, tag) in gcm_cases() {
         let (k, iv, pt, aad, ct, tag) = (h(&k), h(&iv), h(&pt), h(&aad), h(&ct), h(&tag));
         let mut want = ct.clone();
@@ -480,8 +542,8 @@ fn gcm_kat_mcgrew_viega() {
     }
 }
 
-#[test]
-fn gcm_tamper_and_params() {
+fn gcm_tamper_and_params(prov: &'static dyn Provider) {
+    let p = || prov;
     let k = [1u8; 32];
     let iv = [2u8; 12];
     let msg = b"attack at dawn, bring snacks";
@@ -549,8 +611,8 @@ fn gcm_tamper_and_params() {
     }
 }
 
-#[test]
-fn gcm_kat_non96_iv_mcgrew_viega_tc5() {
+fn gcm_kat_non96_iv_mcgrew_viega_tc5(prov: &'static dyn Provider) {
+    let p = || prov;
     // McGrew & Viega test case 5: 64-bit IV (J0 derived through GHASH).
     let k = h(GCM_K);
     let iv = h("cafebabefacedbad");
@@ -568,8 +630,8 @@ fn gcm_kat_non96_iv_mcgrew_viega_tc5() {
 // AES key wrap: RFC 3394 §4.1, 4.2, 4.3, 4.6; RFC 5649 §6 (both examples)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn kw_kat_rfc3394() {
+fn kw_kat_rfc3394(prov: &'static dyn Provider) {
+    let p = || prov;
     let kek128 = h("000102030405060708090A0B0C0D0E0F");
     let kek192 = h("000102030405060708090A0B0C0D0E0F1011121314151617");
     let kek256 = h("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
@@ -637,8 +699,8 @@ fn kw_kat_rfc3394() {
     );
 }
 
-#[test]
-fn kwp_kat_rfc5649() {
+fn kwp_kat_rfc5649(prov: &'static dyn Provider) {
+    let p = || prov;
     let kek = h("5840df6e29b02af1 ab493b705bf16ea1 ae8338f4dcc176a8");
     let cases = [
         (
@@ -685,9 +747,9 @@ fn kwp_kat_rfc5649() {
 // HKDF: RFC 5869 appendix A, test cases 1-4; X9.63 KDF structure
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 #[allow(clippy::type_complexity)]
-fn hkdf_kat_rfc5869() {
+fn hkdf_kat_rfc5869(prov: &'static dyn Provider) {
+    let p = || prov;
     let seq = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
     let cases: Vec<(&str, HashAlg, Vec<u8>, Vec<u8>, Vec<u8>, usize, &str, &str)> = vec![
         ("A.1", HashAlg::Sha256, vec![0x0b; 22], seq(0x00, 0x0c), seq(0xf0, 0xf9), 42,
@@ -721,8 +783,8 @@ fn hkdf_kat_rfc5869() {
     );
 }
 
-#[test]
-fn x963_kdf_structure() {
+fn x963_kdf_structure(prov: &'static dyn Provider) {
+    let p = || prov;
     // SEC1 §3.6.1: K = Hash(Z || 00000001 || SI) || Hash(Z || 00000002 || SI) ..., truncated.
     let z = b"shared secret z";
     let si = b"info";
@@ -762,8 +824,8 @@ fn ec_curve_oids() {
     assert_eq!(Curve::P384.point_len(), 97);
 }
 
-#[test]
-fn ec_public_from_private_rfc6979_keys() {
+fn ec_public_from_private_rfc6979_keys(prov: &'static dyn Provider) {
+    let p = || prov;
     assert_eq!(
         p().ec_public_from_private(Curve::P256, &h(P256_X)).unwrap(),
         h(P256_U)
@@ -793,8 +855,8 @@ fn ec_public_from_private_rfc6979_keys() {
     );
 }
 
-#[test]
-fn ecdsa_verify_rfc6979_vectors() {
+fn ecdsa_verify_rfc6979_vectors(prov: &'static dyn Provider) {
+    let p = || prov;
     let cases: &[(Curve, &str, HashAlg, &[u8], &str)] = &[
         // A.2.5, SHA-256 "sample"
         (Curve::P256, P256_U, HashAlg::Sha256, b"sample",
@@ -841,8 +903,8 @@ fn ecdsa_verify_rfc6979_vectors() {
     }
 }
 
-#[test]
-fn ecdh_kat_cavp_p256_count0() {
+fn ecdh_kat_cavp_p256_count0(prov: &'static dyn Provider) {
+    let p = || prov;
     let d = h("7d7dc5f71eb29ddaf80d6214632eeae03d9058af1fb6d22ed80badb62bc1a534");
     let q_iut = h("04 ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b230 28af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141");
     let q_cavs = h("04 700c48f77f56584c5cc632ca65640db91b6bacce3a4df6b42ce7cc838833d287 db71e509e3fd9b060ddb20ba5c51dcc5948d46fbf640dfe0441782cab85fa4ac");
@@ -866,8 +928,8 @@ fn ecdh_kat_cavp_p256_count0() {
     ));
 }
 
-#[test]
-fn ec_generate_sign_verify_ecdh_roundtrip() {
+fn ec_generate_sign_verify_ecdh_roundtrip(prov: &'static dyn Provider) {
+    let p = || prov;
     for curve in [Curve::P256, Curve::P384] {
         let (d1, q1) = p().ec_generate(curve).unwrap();
         let (d2, q2) = p().ec_generate(curve).unwrap();
@@ -900,8 +962,8 @@ fn ec_generate_sign_verify_ecdh_roundtrip() {
 // RSA: Wycheproof PKCS#1 v1.5 verify vectors (tests/vectors), generated-key round trips
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn rsa_pkcs1v15_verify_wycheproof() {
+fn rsa_pkcs1v15_verify_wycheproof(prov: &'static dyn Provider) {
+    let p = || prov;
     let text = include_str!("../../tests/vectors/rsa_pkcs1v15_2048_sha256_wycheproof.txt");
     let mut n = Vec::new();
     let mut e = Vec::new();
@@ -940,14 +1002,17 @@ fn rsa_pkcs1v15_verify_wycheproof() {
     );
 }
 
-fn rsa_test_key() -> &'static RsaPrivateParts {
-    static KEY: std::sync::OnceLock<RsaPrivateParts> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| p().rsa_generate(2048, &[0x01, 0x00, 0x01]).unwrap())
+/// One 2048-bit key per provider, generated by that provider.
+fn rsa_test_key(prov: &'static dyn Provider) -> &'static RsaPrivateParts {
+    static KEYS: [std::sync::OnceLock<RsaPrivateParts>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let slot = usize::from(prov.name() != "rustcrypto");
+    KEYS[slot].get_or_init(|| prov.rsa_generate(2048, &[0x01, 0x00, 0x01]).unwrap())
 }
 
-#[test]
-fn rsa_generate_and_parse() {
-    let parts = rsa_test_key();
+fn rsa_generate_and_parse(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     assert_eq!(parts.n.len(), 256);
     assert_eq!(parts.e, vec![1, 0, 1]);
     assert!(!parts.p.is_empty() && !parts.q.is_empty() && !parts.qinv.is_empty());
@@ -1003,9 +1068,9 @@ fn rsa_generate_and_parse() {
     ));
 }
 
-#[test]
-fn rsa_pkcs1v15_sign_verify() {
-    let parts = rsa_test_key();
+fn rsa_pkcs1v15_sign_verify(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     let sk = p().rsa_private(parts).unwrap();
     let pk = p().rsa_public(&parts.n, &parts.e).unwrap();
     for alg in HashAlg::ALL {
@@ -1035,9 +1100,9 @@ fn rsa_pkcs1v15_sign_verify() {
     );
 }
 
-#[test]
-fn rsa_pss_roundtrip() {
-    let parts = rsa_test_key();
+fn rsa_pss_roundtrip(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     let sk = p().rsa_private(parts).unwrap();
     let pk = p().rsa_public(&parts.n, &parts.e).unwrap();
     let combos = [
@@ -1101,9 +1166,9 @@ fn rsa_pss_roundtrip() {
     }
 }
 
-#[test]
-fn rsa_oaep_and_pkcs1v15_encryption() {
-    let parts = rsa_test_key();
+fn rsa_oaep_and_pkcs1v15_encryption(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     let sk = p().rsa_private(parts).unwrap();
     let pk = p().rsa_public(&parts.n, &parts.e).unwrap();
     let msg = b"a key to wrap, 32 bytes long....";
@@ -1164,9 +1229,9 @@ fn rsa_oaep_and_pkcs1v15_encryption() {
     assert_ne!(&r1[..], &block[..]);
 }
 
-#[test]
-fn rsa_raw_x509() {
-    let parts = rsa_test_key();
+fn rsa_raw_x509(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     let sk = p().rsa_private(parts).unwrap();
     let pk = p().rsa_public(&parts.n, &parts.e).unwrap();
     for data in [
@@ -1188,9 +1253,9 @@ fn rsa_raw_x509() {
     assert_eq!(pk.raw(&[1u8; 257]), Err(CryptoError::DataLen));
 }
 
-#[test]
-fn rsa_private_parts_recomputes_crt() {
-    let parts = rsa_test_key();
+fn rsa_private_parts_recomputes_crt(prov: &'static dyn Provider) {
+    let p = || prov;
+    let parts = rsa_test_key(prov);
     // Only n, e, d: primes and CRT values are recovered.
     let bare = RsaPrivateParts {
         n: parts.n.clone(),
@@ -1220,8 +1285,8 @@ fn rsa_private_parts_recomputes_crt() {
 // against `openssl pkeyutl -sign -rawin`)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn ed25519_kat_rfc8032() {
+fn ed25519_kat_rfc8032(prov: &'static dyn Provider) {
+    let p = || prov;
     let cases = [
         (
             "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
@@ -1283,8 +1348,8 @@ fn ed25519_kat_rfc8032() {
     );
 }
 
-#[test]
-fn ed25519_generate_and_bad_inputs() {
+fn ed25519_generate_and_bad_inputs(prov: &'static dyn Provider) {
+    let p = || prov;
     let (seed, public) = p().ed25519_generate().unwrap();
     assert_eq!((seed.len(), public.len()), (32, 32));
     assert_eq!(p().ed25519_public_from_seed(&seed).unwrap(), public);
