@@ -2131,3 +2131,147 @@ fn an_emptied_share_list_shares_nothing() {
     }
     assert_eq!(close(h), CKR_OK);
 }
+
+#[test]
+fn audit_log_covers_every_kind_of_event() {
+    let f = Fixture::new();
+    let slot = ready_token();
+    let so = open(slot, RW).unwrap();
+    assert_eq!(login(so, CKU_SO, SO_PIN), CKR_OK);
+    assert_eq!(init_pin(so, b"app1:secret-1"), CKR_OK); // user change
+    assert_eq!(close(so), CKR_OK);
+    let h = open(slot, RW).unwrap();
+    assert_eq!(login(h, CKU_USER, b"app1:wrong"), CKR_PIN_INCORRECT); // failed login
+    assert_eq!(login(h, CKU_USER, b"app1:secret-1"), CKR_OK);
+    // Key generation.
+    let mut gen = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_GEN,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut t = Template::new(&[
+        (CKA_VALUE_LEN, V::U(32)),
+        (CKA_LABEL, V::S(b"kek")),
+        (CKA_WRAP, V::B(true)),
+        (CKA_UNWRAP, V::B(true)),
+    ]);
+    let mut kek = 0;
+    // SAFETY: mechanism, template and out-pointer outlive the call.
+    assert_eq!(
+        unsafe { C_GenerateKey(h, &mut gen, t.ptr(), t.len(), &mut kek) },
+        CKR_OK
+    );
+    // Import, then wrap and unwrap it.
+    let target = create(h, &aes_key(b"target")).unwrap();
+    let mut kw = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_WRAP,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut wrapped = [0u8; 40];
+    let mut n: CK_ULONG = 40;
+    // SAFETY: buffers outlive the call.
+    assert_eq!(
+        unsafe { C_WrapKey(h, &mut kw, kek, target, wrapped.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    let mut ut = Template::new(&[
+        (CKA_CLASS, V::U(CKO_SECRET_KEY)),
+        (CKA_KEY_TYPE, V::U(CKK_AES)),
+    ]);
+    let mut unwrapped = 0;
+    // SAFETY: as above.
+    let rv = unsafe {
+        C_UnwrapKey(
+            h,
+            &mut kw,
+            kek,
+            wrapped.as_mut_ptr(),
+            n,
+            ut.ptr(),
+            ut.len(),
+            &mut unwrapped,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    // A MAC (sign) and a decryption.
+    let mut cmac = CK_MECHANISM {
+        mechanism: CKM_AES_CMAC,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { C_SignInit(h, &mut cmac, target) }, CKR_OK);
+    let mut data = [1u8; 16];
+    let mut mac = [0u8; 16];
+    let mut n: CK_ULONG = 16;
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { C_Sign(h, data.as_mut_ptr(), 16, mac.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    let mut ecb = CK_MECHANISM {
+        mechanism: CKM_AES_ECB,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { C_DecryptInit(h, &mut ecb, target) }, CKR_OK);
+    let mut n: CK_ULONG = 16;
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { C_Decrypt(h, data.as_mut_ptr(), 16, mac.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    // Share, destroy, logout.
+    assert_eq!(
+        set_attrs(h, target, &[(CKA_SR_SHARED_WITH, V::S(b"app2"))]),
+        CKR_OK
+    );
+    assert_eq!(destroy(h, unwrapped), CKR_OK);
+    assert_eq!(logout(h), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+    f.finalize();
+
+    let store = strongroom_pkcs11::admin::open_store().unwrap();
+    let mut out = Vec::new();
+    strongroom_pkcs11::admin::audit_export(&store, &mut out)
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let has = |function: &str, extra: &str| {
+        text.lines()
+            .any(|l| l.contains(&format!("\"function\":\"{function}\"")) && l.contains(extra))
+    };
+    assert!(has("C_InitPIN", "\"user\":\"so\""), "{text}");
+    assert!(
+        has("C_Login", &format!("\"rv\":{}", CKR_PIN_INCORRECT)),
+        "{text}"
+    );
+    assert!(has("C_Login", "\"user\":\"app1\""), "{text}");
+    assert!(
+        has("C_GenerateKey", &format!("\"mechanism\":{CKM_AES_KEY_GEN}")),
+        "{text}"
+    );
+    assert!(has("C_CreateObject", "\"user\":\"app1\""), "{text}");
+    assert!(has("C_WrapKey", "\"label\":\"kek\""), "{text}");
+    assert!(has("C_UnwrapKey", "\"label\":\"kek\""), "{text}");
+    assert!(
+        has("C_SignInit", &format!("\"mechanism\":{CKM_AES_CMAC}")),
+        "{text}"
+    );
+    assert!(has("C_DecryptInit", "\"label\":\"target\""), "{text}");
+    assert!(has("C_SetAttributeValue", "\"label\":\"target\""), "{text}");
+    assert!(has("C_DestroyObject", "\"user\":\"app1\""), "{text}");
+    assert!(has("C_Logout", "\"user\":\"app1\""), "{text}");
+    for line in text.lines() {
+        assert!(
+            line.contains("\"pid\":") && line.contains("\"time_ms\":"),
+            "{line}"
+        );
+    }
+    assert!(
+        !text.contains("secret-1") && !text.contains("wrong"),
+        "no PIN in the log"
+    );
+}

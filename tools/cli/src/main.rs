@@ -188,6 +188,13 @@ enum AuditCommand {
     Verify,
     /// Print the verified log as JSON lines (refuses a broken chain)
     Export,
+    /// Delete entries up to and including SEQ (export them first); the rest
+    /// of the chain stays verifiable from the kept anchor
+    Rotate {
+        /// The last sequence number to delete
+        #[arg(long)]
+        through: i64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -874,6 +881,19 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             {
                 Ok(_) => Ok(()),
                 Err(seq) => bail!("audit log BROKEN at entry {seq}: not exporting"),
+            }
+        }
+        AuditCommand::Rotate { through } => {
+            match strongroom_pkcs11::admin::audit_rotate(&store, through)
+                .map_err(|e| anyhow!("{e}"))?
+            {
+                Ok(()) => {
+                    println!(
+                        "audit entries up to {through} removed; the chain continues from there"
+                    );
+                    Ok(())
+                }
+                Err(seq) => bail!("audit log BROKEN at entry {seq}: not rotating"),
             }
         }
     }
