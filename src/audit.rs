@@ -43,6 +43,18 @@ const AUDITED: &[&str] = &[
     "C_MessageDecryptInit",
 ];
 
+/// Identity and token management: written at once. Every other audited call
+/// (key use, key and object life cycle) is batched, so an audit entry never
+/// adds a disk flush to a C_WrapKey or a C_SignInit.
+const URGENT: &[&str] = &[
+    "C_InitToken",
+    "C_InitPIN",
+    "C_SetPIN",
+    "C_Login",
+    "C_LoginUser",
+    "C_Logout",
+];
+
 const BATCH: usize = 256;
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
@@ -115,9 +127,7 @@ pub fn finish_call(function: &'static str, rv: u64) {
     e.time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // Management events are rare and matter most: written at once. Key uses
-    // (the C_*Init calls) are batched.
-    let urgent = !function.ends_with("Init") || function == "C_InitPIN";
+    let urgent = URGENT.contains(&function);
     m.audit.push(e, urgent);
 }
 
