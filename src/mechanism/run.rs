@@ -746,6 +746,40 @@ impl Module {
         self.store_new(&s, obj)
     }
 
+    /// CKA_EC_PARAMS of a key-pair template (public first, as the spec puts it).
+    fn ec_params_of(pub_t: &[Attribute], priv_t: &[Attribute]) -> Result<Vec<u8>> {
+        Ok(bytes_in(pub_t, CKA_EC_PARAMS)
+            .or_else(|| bytes_in(priv_t, CKA_EC_PARAMS))
+            .ok_or(Error::TemplateIncomplete)?
+            .to_vec())
+    }
+
+    /// Material of an EC or Edwards key pair: the point (DER OCTET STRING) on
+    /// both halves, the parameters and the private value on the private one.
+    fn curve_pair_material(
+        key_type: CK_KEY_TYPE,
+        params: &[u8],
+        private_value: &[u8],
+        point: &[u8],
+    ) -> (Vec<Attribute>, Vec<Attribute>) {
+        let point_der = keys::ec_point_der(point);
+        let kt = u64::from(key_type);
+        (
+            vec![
+                ul(CKA_CLASS, u64::from(CKO_PUBLIC_KEY)),
+                ul(CKA_KEY_TYPE, kt),
+                by(CKA_EC_POINT, &point_der),
+            ],
+            vec![
+                ul(CKA_CLASS, u64::from(CKO_PRIVATE_KEY)),
+                ul(CKA_KEY_TYPE, kt),
+                by(CKA_EC_PARAMS, params),
+                by(CKA_VALUE, private_value),
+                by(CKA_EC_POINT, &point_der),
+            ],
+        )
+    }
+
     /// C_GenerateKeyPair (v3.0 §5.18): EC P-256/P-384, Ed25519 and RSA 2048-4096.
     pub fn generate_key_pair(
         &self,
@@ -759,52 +793,15 @@ impl Module {
         let p = crypto::provider();
         let (pub_m, priv_m) = match m.ty {
             CKM_EC_KEY_PAIR_GEN => {
-                let params = bytes_in(&pub_t, CKA_EC_PARAMS)
-                    .or_else(|| bytes_in(&priv_t, CKA_EC_PARAMS))
-                    .ok_or(Error::TemplateIncomplete)?
-                    .to_vec();
-                let curve = keys::curve_of(&params)?;
-                let (scalar, point) = p.ec_generate(curve)?;
-                let point_der = keys::ec_point_der(&point);
-                let kt = u64::from(CKK_EC);
-                (
-                    vec![
-                        ul(CKA_CLASS, u64::from(CKO_PUBLIC_KEY)),
-                        ul(CKA_KEY_TYPE, kt),
-                        by(CKA_EC_POINT, &point_der),
-                    ],
-                    vec![
-                        ul(CKA_CLASS, u64::from(CKO_PRIVATE_KEY)),
-                        ul(CKA_KEY_TYPE, kt),
-                        by(CKA_EC_PARAMS, &params),
-                        by(CKA_VALUE, &scalar),
-                        by(CKA_EC_POINT, &point_der),
-                    ],
-                )
+                let params = Self::ec_params_of(&pub_t, &priv_t)?;
+                let (scalar, point) = p.ec_generate(keys::curve_of(&params)?)?;
+                Self::curve_pair_material(CKK_EC, &params, &scalar, &point)
             }
             CKM_EC_EDWARDS_KEY_PAIR_GEN => {
-                let params = bytes_in(&pub_t, CKA_EC_PARAMS)
-                    .or_else(|| bytes_in(&priv_t, CKA_EC_PARAMS))
-                    .ok_or(Error::TemplateIncomplete)?
-                    .to_vec();
+                let params = Self::ec_params_of(&pub_t, &priv_t)?;
                 keys::edwards_curve_of(&params)?;
                 let (seed, public) = p.ed25519_generate()?;
-                let point_der = keys::ec_point_der(&public);
-                let kt = u64::from(CKK_EC_EDWARDS);
-                (
-                    vec![
-                        ul(CKA_CLASS, u64::from(CKO_PUBLIC_KEY)),
-                        ul(CKA_KEY_TYPE, kt),
-                        by(CKA_EC_POINT, &point_der),
-                    ],
-                    vec![
-                        ul(CKA_CLASS, u64::from(CKO_PRIVATE_KEY)),
-                        ul(CKA_KEY_TYPE, kt),
-                        by(CKA_EC_PARAMS, &params),
-                        by(CKA_VALUE, &seed),
-                        by(CKA_EC_POINT, &point_der),
-                    ],
-                )
+                Self::curve_pair_material(CKK_EC_EDWARDS, &params, &seed, &public)
             }
             CKM_RSA_PKCS_KEY_PAIR_GEN => {
                 let bits = ulong_in(&pub_t, CKA_MODULUS_BITS).ok_or(Error::TemplateIncomplete)?;
