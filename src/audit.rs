@@ -80,10 +80,21 @@ pub struct Entry {
 
 thread_local! {
     static CONTEXT: RefCell<Entry> = RefCell::new(Entry::default());
+    /// Whether the exported call running on this thread is audited: the
+    /// `note_*` functions do nothing otherwise, so a C_Sign or a
+    /// C_GetAttributeValue pays no allocation for the audit log.
+    static ACTIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn active() -> bool {
+    ACTIVE.with(|a| a.get())
 }
 
 /// Records the key a call is about (handle and label).
 pub fn note_key(handle: u64, label: &[u8]) {
+    if !active() {
+        return;
+    }
     CONTEXT.with(|c| {
         let mut c = c.borrow_mut();
         if c.key.is_none() {
@@ -95,11 +106,19 @@ pub fn note_key(handle: u64, label: &[u8]) {
 
 /// Records the mechanism of a call.
 pub fn note_mechanism(ty: u64) {
+    if !active() {
+        return;
+    }
     CONTEXT.with(|c| c.borrow_mut().mechanism = Some(ty));
 }
 
-/// Records the slot and user of a call.
-pub fn note_actor(slot: u64, user: Option<String>) {
+/// Records the slot and user of a call (`user` is only asked for when the
+/// call is audited).
+pub fn note_actor(slot: u64, user: impl FnOnce() -> Option<String>) {
+    if !active() {
+        return;
+    }
+    let user = user();
     CONTEXT.with(|c| {
         let mut c = c.borrow_mut();
         c.slot = Some(slot);
@@ -109,16 +128,22 @@ pub fn note_actor(slot: u64, user: Option<String>) {
     });
 }
 
-/// Clears the context at the start of an exported call.
-pub fn begin_call() {
-    CONTEXT.with(|c| *c.borrow_mut() = Entry::default());
+/// Starts an exported call: decides whether it is audited and clears the
+/// context.
+pub fn begin_call(function: &'static str) {
+    let audited = AUDITED.contains(&function);
+    ACTIVE.with(|a| a.set(audited));
+    if audited {
+        CONTEXT.with(|c| *c.borrow_mut() = Entry::default());
+    }
 }
 
 /// Called by the export macro after every exported function.
 pub fn finish_call(function: &'static str, rv: u64) {
-    if !AUDITED.contains(&function) {
+    if !active() {
         return;
     }
+    ACTIVE.with(|a| a.set(false));
     let Ok(m) = crate::module::get() else { return };
     let mut e = CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut()));
     e.function = function;

@@ -197,7 +197,7 @@ impl Token {
             (Role::User, "") => "user",
             (Role::User, n) => n,
         };
-        crate::audit::note_actor(self.slot_id as u64, Some(who.to_string()));
+        crate::audit::note_actor(self.slot_id as u64, || Some(who.to_string()));
         let _gate = self.login_gate.lock();
         let wanted = match role {
             Role::User => CKU_USER,

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 /// Runs the safe body of an export: panics become `CKR_GENERAL_ERROR`, errors
 /// are logged with their cause and mapped to their code.
 pub(crate) fn run(name: &'static str, body: impl FnOnce() -> Result<()>) -> CK_RV {
-    crate::audit::begin_call();
+    crate::audit::begin_call(name);
     let rv = run_body(name, body);
     crate::audit::finish_call(name, u64::from(rv));
     rv
