@@ -348,7 +348,7 @@ impl Module {
             .get(&h)
             .cloned()
             .ok_or(Error::SessionHandleInvalid)?;
-        crate::audit::note_actor(s.token.slot_id as u64, || s.token.audit_user());
+        crate::audit::note_actor(s.token.slot_id as u64, |out| s.token.audit_user(out));
         Ok(s)
     }
 

@@ -197,7 +197,10 @@ impl Token {
             (Role::User, "") => "user",
             (Role::User, n) => n,
         };
-        crate::audit::note_actor(self.slot_id as u64, || Some(who.to_string()));
+        crate::audit::note_actor(self.slot_id as u64, |out| {
+            out.push_str(who);
+            true
+        });
         let _gate = self.login_gate.lock();
         let wanted = match role {
             Role::User => CKU_USER,
@@ -387,15 +390,16 @@ impl Token {
         Ok(())
     }
 
-    /// Who is acting, for the audit log: "so", "user" (the default user) or
-    /// the crypto user's name; `None` before login.
-    pub fn audit_user(&self) -> Option<String> {
+    /// Who is acting, for the audit log: writes "so", "user" (the default
+    /// user) or the crypto user's name to `out`; false before login.
+    pub fn audit_user(&self, out: &mut String) -> bool {
         match &*self.login.read() {
-            Login::So { .. } => Some("so".into()),
-            Login::User { name, .. } if name.is_empty() => Some("user".into()),
-            Login::User { name, .. } => Some(name.clone()),
-            Login::Public => None,
+            Login::So { .. } => out.push_str("so"),
+            Login::User { name, .. } if name.is_empty() => out.push_str("user"),
+            Login::User { name, .. } => out.push_str(name),
+            Login::Public => return false,
         }
+        true
     }
 
     /// Whether a crypto user of this name exists.

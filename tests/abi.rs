@@ -2275,3 +2275,57 @@ fn audit_log_covers_every_kind_of_event() {
         "no PIN in the log"
     );
 }
+
+#[test]
+fn repeated_key_uses_are_counted_in_one_audit_entry() {
+    let f = Fixture::new();
+    let h = user_session();
+    let k = create(h, &aes_key(b"hot-key")).unwrap();
+    for _ in 0..300 {
+        assert!(encrypt_ecb(h, k).is_ok());
+    }
+    // A failing use is not folded into the successful ones.
+    let mut ecb = CK_MECHANISM {
+        mechanism: CKM_AES_ECB,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: the mechanism outlives the call.
+    assert_eq!(unsafe { C_SignInit(h, &mut ecb, k) }, CKR_MECHANISM_INVALID);
+    assert_eq!(close(h), CKR_OK);
+    f.finalize();
+
+    let store = strongroom_pkcs11::admin::open_store().unwrap();
+    let mut out = Vec::new();
+    strongroom_pkcs11::admin::audit_export(&store, &mut out)
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let uses: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.contains("\"function\":\"C_EncryptInit\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every use is accounted for, in far fewer entries than uses.
+    let total: u64 = uses
+        .iter()
+        .map(|e| e.get("count").map_or(1, |c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, 300, "{text}");
+    assert!(uses.len() < 10, "{} entries for 300 uses", uses.len());
+    for e in &uses {
+        assert_eq!(e["label"], "hot-key");
+        assert_eq!(e["rv"], 0);
+        assert_eq!(e["mechanism"], CKM_AES_ECB);
+        if e.get("count").is_some() {
+            assert!(e["last_ms"].as_u64().unwrap() >= e["time_ms"].as_u64().unwrap());
+        }
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"function\":\"C_SignInit\"")
+                && l.contains(&format!("\"rv\":{CKR_MECHANISM_INVALID}"))
+                && !l.contains("\"count\"")),
+        "{text}"
+    );
+}

@@ -22,10 +22,14 @@ use zeroize::Zeroizing;
 
 /// Runs the safe body of an export: panics become `CKR_GENERAL_ERROR`, errors
 /// are logged with their cause and mapped to their code.
-pub(crate) fn run(name: &'static str, body: impl FnOnce() -> Result<()>) -> CK_RV {
-    crate::audit::begin_call(name);
+pub(crate) fn run(
+    name: &'static str,
+    audit: crate::audit::Class,
+    body: impl FnOnce() -> Result<()>,
+) -> CK_RV {
+    crate::audit::begin_call(audit);
     let rv = run_body(name, body);
-    crate::audit::finish_call(name, u64::from(rv));
+    crate::audit::finish_call(name, audit, u64::from(rv));
     rv
 }
 
@@ -59,7 +63,8 @@ macro_rules! export {
             $(#[$meta])*
             #[no_mangle]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> CK_RV {
-                $crate::ffi::run(stringify!($name), move || -> $crate::error::Result<()> { $body })
+                const AUDIT: $crate::audit::Class = $crate::audit::class_of(stringify!($name));
+                $crate::ffi::run(stringify!($name), AUDIT, move || -> $crate::error::Result<()> { $body })
             }
         )+
     };

@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -85,14 +85,26 @@ impl Drop for SharedCounter {
     }
 }
 
+/// This process's id, cached (glibc makes `getpid` a system call); 0 means
+/// not read yet, and the fork handler resets it in the child.
+static PID: AtomicU32 = AtomicU32::new(0);
+
 /// The calling process's id.
 pub fn pid() -> u32 {
-    std::process::id()
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
 }
 
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn after_fork_in_child() {
+    PID.store(0, Ordering::SeqCst);
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
