@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod handle_map;
 pub mod mechanism;
 pub mod module;
 pub mod object;

@@ -9,6 +9,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ffi::sys;
+use crate::handle_map::HandleMap;
 use crate::object::attr::{Attribute, Encoded, RawAttribute};
 use crate::object::rules::{self, Actor, Origin};
 use crate::object::Object;
@@ -18,7 +19,7 @@ use crate::store::{Role, Store};
 use crate::token::{self, padded, Token};
 use cryptoki_sys::*;
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -61,15 +62,15 @@ pub struct Module {
     fork_generation: u64,
     pub store: Arc<Store>,
     tokens: RwLock<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
-    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
-    session_objects: RwLock<HashMap<CK_OBJECT_HANDLE, SessionObject>>,
+    sessions: RwLock<HandleMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    session_objects: RwLock<HandleMap<CK_OBJECT_HANDLE, SessionObject>>,
     next_session: AtomicU64,
     next_session_object: AtomicU64,
     /// This process's queue of audit entries.
     pub audit: crate::audit::AuditLog,
     /// Keys parsed once for the provider, by handle (handles are never
     /// reused and key material never changes, so entries never go stale).
-    pub(crate) prepared: RwLock<HashMap<CK_OBJECT_HANDLE, Arc<crate::mechanism::keys::Prepared>>>,
+    pub(crate) prepared: RwLock<HandleMap<CK_OBJECT_HANDLE, Arc<crate::mechanism::keys::Prepared>>>,
 }
 
 fn init_logging(cfg: &Config) {
@@ -131,11 +132,11 @@ pub fn initialize(args: InitArgs) -> Result<()> {
         fork_generation: sys::fork_generation(),
         store: store.clone(),
         tokens: RwLock::new(BTreeMap::new()),
-        sessions: RwLock::new(HashMap::new()),
-        session_objects: RwLock::new(HashMap::new()),
+        sessions: RwLock::new(HandleMap::default()),
+        session_objects: RwLock::new(HandleMap::default()),
         next_session: AtomicU64::new(1),
         next_session_object: AtomicU64::new(0),
-        prepared: RwLock::new(HashMap::new()),
+        prepared: RwLock::new(HandleMap::default()),
         audit: crate::audit::AuditLog::new(store.clone()),
     };
     module.refresh_slots()?;

@@ -2,12 +2,12 @@
 //! (PKCS#11 v3.0 §5.5-5.6), and the per-process cache of opened objects.
 
 use crate::error::{Error, Result};
+use crate::handle_map::HandleMap;
 use crate::object::Object;
 use crate::store::seal::SealKey;
 use crate::store::{Role, Store, StoredObject, TokenKeys, TokenRecord, TokenRow};
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -44,16 +44,26 @@ impl Login {
 }
 
 struct Cache {
-    objects: HashMap<i64, StoredObject>,
+    objects: HandleMap<i64, StoredObject>,
     seen_counter: u64,
     seen_seq: i64,
-    /// When the store was last asked for changes: a writer killed between
-    /// its commit and the counter bump is noticed within a second.
-    checked_at: std::time::Instant,
+    /// When the store was last asked for changes (coarse monotonic ms): a
+    /// writer killed between its commit and the counter bump is noticed
+    /// within a second.
+    checked_at_ms: u64,
+}
+
+impl Cache {
+    /// Whether the cache may answer without asking the store.
+    fn fresh(&self, counter: u64) -> bool {
+        counter == self.seen_counter
+            && crate::ffi::sys::coarse_monotonic_ms().saturating_sub(self.checked_at_ms)
+                < MAX_STALENESS_MS
+    }
 }
 
 /// Longest time a cached object is trusted without asking the store.
-const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_STALENESS_MS: u64 = 1000;
 
 /// One initialised token.
 pub struct Token {
@@ -65,7 +75,9 @@ pub struct Token {
     /// both pass the "already logged in" check; never held by crypto.
     login_gate: Mutex<()>,
     record: RwLock<TokenRow>,
-    cache: Mutex<Cache>,
+    /// Decrypted token objects. Readers share it; only a refresh (another
+    /// process wrote) or a miss takes it exclusively.
+    cache: RwLock<Cache>,
 }
 
 /// Blank-pads `s` into a fixed-size PKCS#11 string field.
@@ -103,11 +115,11 @@ impl Token {
             slot_id,
             login: RwLock::new(Login::Public),
             login_gate: Mutex::new(()),
-            cache: Mutex::new(Cache {
-                objects: HashMap::new(),
+            cache: RwLock::new(Cache {
+                objects: HandleMap::default(),
                 seen_counter: store.change_counter(),
                 seen_seq: seq,
-                checked_at: std::time::Instant::now(),
+                checked_at_ms: crate::ffi::sys::coarse_monotonic_ms(),
             }),
             record: RwLock::new(row),
             store,
@@ -418,18 +430,17 @@ impl Token {
     // ----- objects -----
 
     fn clear_cache(&self) {
-        let mut c = self.cache.lock();
-        c.objects.clear();
+        self.cache.write().objects.clear();
     }
 
     /// Drops cached objects that any process changed since we last looked:
     /// one atomic load when nothing changed, one indexed query otherwise.
     fn refresh_cache(&self, c: &mut Cache) -> Result<()> {
         let counter = self.store.change_counter();
-        if counter == c.seen_counter && c.checked_at.elapsed() < MAX_STALENESS {
+        if c.fresh(counter) {
             return Ok(());
         }
-        c.checked_at = std::time::Instant::now();
+        c.checked_at_ms = crate::ffi::sys::coarse_monotonic_ms();
         let (changed, newest) = self.store.changes_since(self.token_id, c.seen_seq)?;
         for id in changed {
             c.objects.remove(&id);
@@ -443,7 +454,16 @@ impl Token {
     /// or is not visible to the current login.
     pub fn object(&self, obj_id: i64) -> Result<Option<StoredObject>> {
         {
-            let mut c = self.cache.lock();
+            // The common case: nothing changed, the object is cached.
+            let c = self.cache.read();
+            if c.fresh(self.store.change_counter()) {
+                if let Some(o) = c.objects.get(&obj_id) {
+                    return Ok(self.visible(&o.object).then(|| o.clone()));
+                }
+            }
+        }
+        {
+            let mut c = self.cache.write();
             self.refresh_cache(&mut c)?;
             if let Some(o) = c.objects.get(&obj_id) {
                 return Ok(self.visible(&o.object).then(|| o.clone()));
@@ -460,7 +480,7 @@ impl Token {
             Err(e) => return Err(e),
         };
         let Some(found) = found else { return Ok(None) };
-        let mut c = self.cache.lock();
+        let mut c = self.cache.write();
         // Cache only if nothing changed while we read: otherwise a refresh in
         // between could have evicted a newer state we would now hide.
         if c.seen_counter == counter_before && self.store.change_counter() == counter_before {
@@ -535,13 +555,13 @@ impl Token {
         let ok = self
             .store
             .update_object(&self.keys(), self.token_id, obj_id, version, obj)?;
-        self.cache.lock().objects.remove(&obj_id);
+        self.cache.write().objects.remove(&obj_id);
         Ok(ok)
     }
 
     pub fn delete_object(&self, obj_id: i64) -> Result<bool> {
         let ok = self.store.delete_object(self.token_id, obj_id)?;
-        self.cache.lock().objects.remove(&obj_id);
+        self.cache.write().objects.remove(&obj_id);
         Ok(ok)
     }
 

@@ -85,6 +85,30 @@ impl Drop for SharedCounter {
     }
 }
 
+fn coarse_clock_ms(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1000) + (ts.tv_nsec as u64) / 1_000_000
+}
+
+/// Milliseconds of a monotonic clock, at tick resolution (1-4 ms): a few
+/// nanoseconds a read, for checks on every call that need no precision.
+pub fn coarse_monotonic_ms() -> u64 {
+    coarse_clock_ms(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// Milliseconds since the Unix epoch, at tick resolution (1-4 ms).
+pub fn coarse_unix_ms() -> u64 {
+    coarse_clock_ms(libc::CLOCK_REALTIME_COARSE)
+}
+
 /// This process's id, cached (glibc makes `getpid` a system call); 0 means
 /// not read yet, and the fork handler resets it in the child.
 static PID: AtomicU32 = AtomicU32::new(0);
