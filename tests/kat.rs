@@ -877,6 +877,61 @@ fn aes_gcm_mcgrew_viega() {
             pt,
             "{src} decrypt"
         );
+        // Single-part encryption writes straight into the caller's buffer when
+        // it can: in place (output over the input), into a larger buffer
+        // (nothing written past the output), and a short buffer keeps the
+        // operation alive.
+        let mut buf = pt.clone();
+        buf.resize(ct_tag.len() + 5, 0xee);
+        assert_eq!(encrypt_init(f.s, &mut gcm(&iv, &aad, 128), k), CKR_OK);
+        let mut n = buf.len() as CK_ULONG;
+        // SAFETY: `buf` holds the input and room for the output; aliasing is
+        // the point of the check.
+        let rv = unsafe {
+            C_Encrypt(
+                f.s,
+                buf.as_mut_ptr(),
+                pt.len() as CK_ULONG,
+                buf.as_mut_ptr(),
+                &mut n,
+            )
+        };
+        assert_eq!(rv, CKR_OK, "{src} in place");
+        assert_eq!(&buf[..n as usize], &ct_tag[..], "{src} in place");
+        let mut mech = gcm(&iv, &aad, 128);
+        assert_eq!(encrypt_init(f.s, &mut mech, k), CKR_OK);
+        let mut out = vec![0u8; ct_tag.len() + 7];
+        let mut n = (ct_tag.len() - 1) as CK_ULONG;
+        let mut input = pt.clone();
+        // SAFETY: `out` has room for `n` bytes.
+        let rv = unsafe {
+            C_Encrypt(
+                f.s,
+                ptr_of(&mut input),
+                pt.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        };
+        assert_eq!(rv, CKR_BUFFER_TOO_SMALL, "{src} short buffer");
+        assert_eq!(n as usize, ct_tag.len());
+        n = out.len() as CK_ULONG;
+        // SAFETY: as above.
+        let rv = unsafe {
+            C_Encrypt(
+                f.s,
+                ptr_of(&mut input),
+                pt.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        };
+        assert_eq!(rv, CKR_OK, "{src} after a short buffer");
+        assert_eq!(&out[..n as usize], &ct_tag[..], "{src} larger buffer");
+        assert!(
+            out[n as usize..].iter().all(|&b| b == 0),
+            "{src} wrote past"
+        );
         assert_eq!(
             crypt_parts(f.s, true, &mut gcm(&iv, &aad, 128), k, &pt, &[7, 16]).unwrap(),
             ct_tag,

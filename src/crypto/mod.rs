@@ -449,6 +449,25 @@ pub trait Provider: Send + Sync {
         tag_len: usize,
     ) -> CryptoResult<Vec<u8>>;
 
+    /// AES-GCM encryption straight into `out` (at least `plaintext.len() + tag_len`
+    /// bytes, else `DataLen`); returns the length written. Saves the copy of a
+    /// large message through an intermediate buffer.
+    fn gcm_encrypt_into(
+        &self,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        tag_len: usize,
+        out: &mut [u8],
+    ) -> CryptoResult<usize> {
+        let ct = self.gcm_encrypt(key, iv, aad, plaintext, tag_len)?;
+        out.get_mut(..ct.len())
+            .ok_or(CryptoError::DataLen)?
+            .copy_from_slice(&ct);
+        Ok(ct.len())
+    }
+
     /// AES-GCM decryption of `ciphertext || tag`; bad tag is `EncryptedDataInvalid`.
     fn gcm_decrypt(
         &self,

@@ -3,8 +3,8 @@
 
 use super::mechanism::{mechanism_in, mechanism_type_in, GcmMessageParams};
 use super::{
-    attributes_out, bytes_in, export, out_bytes, out_list, read_in, template_in, to_usize,
-    types_in, write_out,
+    attributes_out, bytes_in, export, out_bytes, out_bytes_direct, out_list, read_in, template_in,
+    to_usize, types_in, write_out,
 };
 use crate::error::{Error, Result};
 use crate::module::{self, InitArgs};
@@ -294,7 +294,7 @@ export! {
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
         m.end_on_error(&s, crate::mechanism::run::Slot::Encrypt, || unsafe { bytes_in(pData, ulDataLen) }.and_then(|data| unsafe {
-            out_bytes(pEncryptedData, pulEncryptedDataLen, |cap| m.crypt(&s, true, data, cap))
+            out_bytes_direct(pEncryptedData, pulEncryptedDataLen, Some(data), |cap, direct| m.crypt(&s, true, data, cap, direct))
         }))
     }
 
@@ -327,7 +327,7 @@ export! {
         let s = m.session(hSession)?;
         // SAFETY: input and output buffers from the application.
         m.end_on_error(&s, crate::mechanism::run::Slot::Decrypt, || unsafe { bytes_in(pEncryptedData, ulEncryptedDataLen) }.and_then(|data| unsafe {
-            out_bytes(pData, pulDataLen, |cap| m.crypt(&s, false, data, cap))
+            out_bytes(pData, pulDataLen, |cap| m.crypt(&s, false, data, cap, None))
         }))
     }
 

@@ -136,6 +136,24 @@ pub(crate) unsafe fn out_bytes(
     plen: *mut CK_ULONG,
     f: impl FnOnce(Option<usize>) -> Result<Output>,
 ) -> Result<()> {
+    // SAFETY: the caller's contract is ours.
+    unsafe { out_bytes_direct(p, plen, None, |cap, _| f(cap)) }
+}
+
+/// [`out_bytes`] for outputs that may be written straight into the caller's
+/// buffer: `f` also gets that buffer (all `*plen` bytes) unless it is NULL or
+/// overlaps `input` (the two may not alias), and answers
+/// [`Output::Written`] when it used it.
+///
+/// # Safety
+/// As [`out_bytes`]; `input` must not be written through `p` by anyone else
+/// during the call.
+pub(crate) unsafe fn out_bytes_direct(
+    p: *mut CK_BYTE,
+    plen: *mut CK_ULONG,
+    input: Option<&[u8]>,
+    f: impl FnOnce(Option<usize>, Option<&mut [u8]>) -> Result<Output>,
+) -> Result<()> {
     // SAFETY: per the caller's contract on `plen`.
     let cap = unsafe { read_in(plen)? };
     let cap = if p.is_null() {
@@ -143,9 +161,26 @@ pub(crate) unsafe fn out_bytes(
     } else {
         Some(to_usize(cap)?)
     };
-    match f(cap) {
+    let direct = match (cap, input) {
+        (Some(c), Some(input)) if c > 0 && !overlaps(p, c, input) => {
+            // SAFETY: `p` is non-NULL and valid for writes of `*plen` = `c`
+            // bytes (caller's contract); the range overlaps no other slice we
+            // hold, and the slice is moved into `f`, so nothing else touches
+            // the buffer while it lives.
+            Some(unsafe { std::slice::from_raw_parts_mut(p, c) })
+        }
+        _ => None,
+    };
+    match f(cap, direct) {
         Ok(Output::Length(n)) => {
             // SAFETY: `plen` is valid for writes (caller).
+            unsafe { write_out(plen, to_ulong(n)?) }
+        }
+        Ok(Output::Written(n)) => {
+            if n > cap.unwrap_or(0) {
+                return Err(Error::general("wrote past the output buffer"));
+            }
+            // SAFETY: as above.
             unsafe { write_out(plen, to_ulong(n)?) }
         }
         Ok(Output::Data(d)) => {
@@ -171,6 +206,12 @@ pub(crate) unsafe fn out_bytes(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether `len` bytes at `p` share any byte with `input`.
+fn overlaps(p: *const CK_BYTE, len: usize, input: &[u8]) -> bool {
+    let (a, b) = (p as usize, input.as_ptr() as usize);
+    a < b.saturating_add(input.len()) && b < a.saturating_add(len)
 }
 
 /// The §5.2 convention for an array of `CK_ULONG`-sized items (slot lists,

@@ -102,6 +102,8 @@ impl Mechanism {
 pub enum Output {
     Length(usize),
     Data(Zeroizing<Vec<u8>>),
+    /// This many bytes were written straight into the caller's buffer.
+    Written(usize),
 }
 
 /// What a key is about to be used for.

@@ -217,6 +217,23 @@ impl CipherOp {
         }
     }
 
+    /// [`Self::oneshot`] written into `out` (at least the exact output
+    /// length), for engines that can; `None` when this one cannot.
+    pub fn oneshot_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<Option<usize>> {
+        match &self.engine {
+            CipherEngine::Gcm {
+                key,
+                iv,
+                aad,
+                tag_len,
+                buf,
+            } if self.encrypt && buf.is_empty() => Ok(Some(
+                crypto::provider().gcm_encrypt_into(key, iv, aad, data, *tag_len, out)?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     fn update_buffered(&mut self, data: &[u8]) -> Result<()> {
         match &mut self.engine {
             CipherEngine::Gcm { buf, .. }

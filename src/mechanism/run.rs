@@ -343,6 +343,7 @@ impl Module {
         encrypt: bool,
         data: &[u8],
         cap: Option<usize>,
+        direct: Option<&mut [u8]>,
     ) -> Result<Output> {
         let mut ops = s.ops.lock();
         let slot = if encrypt {
@@ -355,6 +356,16 @@ impl Module {
             return Err(Error::OperationActive);
         }
         let (hint, exact) = op.oneshot_hint(data.len());
+        // Straight into the caller's buffer when it is big enough and the
+        // engine can (single-part GCM encryption): no copy of the output.
+        if let Some(out) = direct {
+            if exact && op.pending.is_none() && out.len() >= hint {
+                if let Some(n) = op.oneshot_into(data, out)? {
+                    *slot = None;
+                    return Ok(Output::Written(n));
+                }
+            }
+        }
         let mut pending = op.pending.take();
         let r = two_call(cap, hint, exact, &mut pending, || op.oneshot(data));
         op.pending = pending;

@@ -101,6 +101,18 @@ impl Provider for AwsLc {
         RUSTCRYPTO.gcm_encrypt(key, iv, aad, plaintext, tag_len)
     }
 
+    fn gcm_encrypt_into(
+        &self,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        tag_len: usize,
+        out: &mut [u8],
+    ) -> CryptoResult<usize> {
+        RUSTCRYPTO.gcm_encrypt_into(key, iv, aad, plaintext, tag_len, out)
+    }
+
     fn gcm_decrypt(
         &self,
         key: &[u8],

@@ -359,29 +359,49 @@ fn check_tag_len(tag_len: usize) -> CryptoResult<()> {
 type Gcm<A> = aes_gcm::AesGcm<A, aes_gcm::aead::consts::U12>;
 
 /// Full 16-byte-tag GCM encryption with a 12-byte nonce: returns (ciphertext, tag).
-fn gcm96_seal(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> CryptoResult<(Vec<u8>, [u8; 16])> {
+/// GCM with a 96-bit IV from `pt` into `out` (same length); returns the full tag.
+fn gcm96_seal_into(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+    out: &mut [u8],
+) -> CryptoResult<[u8; 16]> {
+    use aes_gcm::aead::inout::InOutBuf;
     use aes_gcm::aead::AeadInOut;
-    fn seal<A>(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> CryptoResult<(Vec<u8>, [u8; 16])>
+    fn seal<A>(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> CryptoResult<[u8; 16]>
     where
         Gcm<A>: KeyInit + AeadInOut<NonceSize = aes_gcm::aead::consts::U12>,
     {
         let cipher = Gcm::<A>::new_from_slice(key).map_err(|_| CryptoError::KeySize)?;
         let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::try_from(iv)
             .map_err(|_| CryptoError::ParamInvalid)?;
-        let mut buf = pt.to_vec();
+        let buf = InOutBuf::new(pt, out).map_err(|_| CryptoError::DataLen)?;
         let tag = cipher
-            .encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
+            .encrypt_inout_detached(&nonce, aad, buf)
             .map_err(|_| CryptoError::DataLen)?;
         let mut t = [0u8; 16];
         t.copy_from_slice(&tag);
-        Ok((buf, t))
+        Ok(t)
     }
     match key.len() {
-        16 => seal::<aes::Aes128>(key, iv, aad, pt),
-        24 => seal::<aes::Aes192>(key, iv, aad, pt),
-        32 => seal::<aes::Aes256>(key, iv, aad, pt),
+        16 => seal::<aes::Aes128>(key, iv, aad, pt, out),
+        24 => seal::<aes::Aes192>(key, iv, aad, pt, out),
+        32 => seal::<aes::Aes256>(key, iv, aad, pt, out),
         _ => Err(CryptoError::KeySize),
     }
+}
+
+fn gcm96_seal(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> CryptoResult<(Vec<u8>, [u8; 16])> {
+    let mut ct = vec![0u8; pt.len()];
+    let tag = gcm96_seal_into(key, iv, aad, pt, &mut ct)?;
+    Ok((ct, tag))
 }
 
 /// AES-GCM encryption returning `ciphertext || tag[..tag_len]`.
@@ -392,20 +412,40 @@ pub(crate) fn gcm_encrypt(
     plaintext: &[u8],
     tag_len: usize,
 ) -> CryptoResult<Vec<u8>> {
+    let mut out = vec![0u8; plaintext.len() + tag_len];
+    gcm_encrypt_into(key, iv, aad, plaintext, tag_len, &mut out)?;
+    Ok(out)
+}
+
+/// AES-GCM encryption of `plaintext` into `out` as `ciphertext || tag[..tag_len]`
+/// (no intermediate copy of the data); returns the length written.
+pub(crate) fn gcm_encrypt_into(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    tag_len: usize,
+    out: &mut [u8],
+) -> CryptoResult<usize> {
     check_tag_len(tag_len)?;
     AesKey::new(key)?;
     check_iv_len(iv)?;
-    let (mut ct, tag) = if iv.len() == 12 {
-        gcm96_seal(key, iv, aad, plaintext)?
+    let n = plaintext.len();
+    let total = n.checked_add(tag_len).ok_or(CryptoError::DataLen)?;
+    if out.len() < total {
+        return Err(CryptoError::DataLen);
+    }
+    let (ct, rest) = out.split_at_mut(n);
+    let tag = if iv.len() == 12 {
+        gcm96_seal_into(key, iv, aad, plaintext, ct)?
     } else {
         let k = AesKey::new(key)?;
         let j0 = soft_j0(&k, iv);
-        let ct = gcm_ctr32(&k, inc32(j0), plaintext).to_vec();
-        let tag = soft_tag(&k, j0, aad, &ct);
-        (ct, tag)
+        ct.copy_from_slice(&gcm_ctr32(&k, inc32(j0), plaintext));
+        soft_tag(&k, j0, aad, ct)
     };
-    ct.extend_from_slice(&tag[..tag_len]);
-    Ok(ct)
+    rest[..tag_len].copy_from_slice(&tag[..tag_len]);
+    Ok(total)
 }
 
 /// AES-GCM decryption of `ciphertext || tag`; the plaintext is released only if the tag matches.

@@ -5,10 +5,13 @@
 //! perf record -g target/release/examples/hot hmac_1k 5
 //! ```
 //!
-//! Operations: `hmac_1k`, `cmac_1k`, `wrap`, `unwrap`, `gcm_1m`, `ecdsa_sign`. The module is
-//! `libstrongroom_pkcs11.so` next to the example's directory, or `STRONGROOM_MODULE`; the store is
-//! a fresh temporary directory. Prints operations per second (not a benchmark: use
-//! `strongroom-bench` for figures).
+//! Operations: `hmac_1k`, `cmac_1k`, `wrap`, `unwrap`, `gcm_1m`, `ecdsa_sign`, and
+//! `bare_hmac_1k`, `bare_cmac_1k`, `bare_wrap` (the provider called directly, no PKCS#11). The
+//! second argument is seconds, or an operation count with an `x` suffix (`20000x`): with a count,
+//! `valgrind --tool=callgrind` gives repeatable instruction counts to compare per operation, on a
+//! machine too loaded for timings. The module is `libstrongroom_pkcs11.so` next to the example's
+//! directory, or `STRONGROOM_MODULE`; the store is a fresh temporary directory. Prints operations
+//! per second (not a benchmark: use `strongroom-bench` for figures).
 
 use anyhow::{bail, Context as _, Result};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -31,7 +34,14 @@ fn aes_key(s: &Session, usage: &[Attribute]) -> Result<ObjectHandle> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map(String::as_str).unwrap_or("hmac_1k");
-    let secs: f64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let limit = args.get(2).map(String::as_str).unwrap_or("3");
+    let (secs, count): (f64, u64) = match limit.strip_suffix('x') {
+        Some(n) => (f64::INFINITY, n.parse()?),
+        None => (limit.parse()?, u64::MAX),
+    };
+    if let Some(bare) = op.strip_prefix("bare_") {
+        return run_bare(bare, secs, count);
+    }
     let module = match std::env::var_os("STRONGROOM_MODULE") {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe()?
@@ -127,15 +137,53 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown operation {other}"),
     };
+    run_loop(op, secs, count, &mut step)
+}
+
+fn run_loop(
+    op: &str,
+    secs: f64,
+    count: u64,
+    step: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<()> {
     let start = Instant::now();
     let mut n: u64 = 0;
-    while start.elapsed().as_secs_f64() < secs {
+    while n < count && start.elapsed().as_secs_f64() < secs {
         n += 1;
         step(n)?;
     }
     println!(
-        "{op}: {:.0} ops/s",
+        "{op}: {n} operations, {:.0} ops/s",
         n as f64 / start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The same work through the crypto provider, as strongroom-bench's bare figures.
+fn run_bare(op: &str, secs: f64, count: u64) -> Result<()> {
+    use strongroom_pkcs11::crypto::{provider, HashAlg};
+    let p = provider();
+    let e = |e: strongroom_pkcs11::crypto::CryptoError| anyhow::anyhow!("{e}");
+    let kib = vec![0x3cu8; 1024];
+    let key = [0x5au8; 32];
+    let mut step: Box<dyn FnMut(u64) -> Result<()>> = match op {
+        "hmac_1k" => Box::new(|_| {
+            let mut m = p.hmac(HashAlg::Sha256, &key).map_err(e)?;
+            m.update(&kib);
+            m.finalize();
+            Ok(())
+        }),
+        "cmac_1k" => Box::new(|_| {
+            let mut m = p.cmac_aes(&key).map_err(e)?;
+            m.update(&kib);
+            m.finalize();
+            Ok(())
+        }),
+        "wrap" => Box::new(|_| {
+            p.aes_kw_wrap(&key, &[0x37; 32]).map_err(e)?;
+            Ok(())
+        }),
+        other => bail!("unknown bare operation {other}"),
+    };
+    run_loop(op, secs, count, &mut step)
 }
