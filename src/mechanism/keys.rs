@@ -374,7 +374,7 @@ pub fn unwrap_private_key(der: &[u8], template: &[Attribute], actor: Actor) -> R
 
 /// A key parsed once for the provider and kept per object handle.
 pub enum Prepared {
-    Secret(Zeroizing<Vec<u8>>),
+    Secret(SecretKey),
     RsaPrivate(Box<dyn RsaPrivateKey>),
     RsaPublic(Box<dyn RsaPublicKey>),
     EcPrivate(Box<dyn EcPrivateKey>),
@@ -388,12 +388,75 @@ pub enum Prepared {
     EdPublic(Vec<u8>),
 }
 
+/// Which keyed MAC state a secret key keeps ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacAlg {
+    Hmac(crypto::HashAlg),
+    Cmac,
+}
+
+impl MacAlg {
+    fn slot(self) -> usize {
+        use crypto::HashAlg::*;
+        match self {
+            MacAlg::Hmac(Sha1) => 0,
+            MacAlg::Hmac(Sha224) => 1,
+            MacAlg::Hmac(Sha256) => 2,
+            MacAlg::Hmac(Sha384) => 3,
+            MacAlg::Hmac(Sha512) => 4,
+            MacAlg::Cmac => 5,
+        }
+    }
+}
+
+/// A secret key's value, and the MAC states keyed with it, each made on its
+/// first use: an HMAC then starts from a copy of the state that has already
+/// absorbed the key pads (two hash blocks saved per MAC), a CMAC from its
+/// expanded key and subkeys. The states are as secret as the key and are
+/// wiped when dropped (the crates' `zeroize` feature).
+pub struct SecretKey {
+    value: Zeroizing<Vec<u8>>,
+    macs: [std::sync::OnceLock<Box<dyn crypto::MacCtx>>; 6],
+}
+
+impl SecretKey {
+    pub fn new(value: Zeroizing<Vec<u8>>) -> SecretKey {
+        SecretKey {
+            value,
+            macs: Default::default(),
+        }
+    }
+
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// A fresh MAC state keyed with this key.
+    pub fn mac(&self, alg: MacAlg) -> Result<Box<dyn crypto::MacCtx>> {
+        let slot = &self.macs[alg.slot()];
+        if let Some(ready) = slot.get() {
+            return Ok(ready.box_clone());
+        }
+        let p = crypto::provider();
+        let keyed = match alg {
+            MacAlg::Hmac(h) => p.hmac(h, &self.value)?,
+            MacAlg::Cmac => p.cmac_aes(&self.value)?,
+        };
+        let fresh = keyed.box_clone();
+        // Another thread may have set it first: either state is the same.
+        let _ = slot.set(keyed);
+        Ok(fresh)
+    }
+}
+
 /// Parses an object's key material. Errors mean the stored key is unusable.
 pub fn prepare(obj: &Object) -> Result<Prepared> {
     let p = crypto::provider();
     let bad = |_| Error::general("stored key material is invalid");
     Ok(match (obj.class(), obj.key_type()) {
-        (CKO_SECRET_KEY, _) => Prepared::Secret(Zeroizing::new(required(obj, CKA_VALUE)?.to_vec())),
+        (CKO_SECRET_KEY, _) => Prepared::Secret(SecretKey::new(Zeroizing::new(
+            required(obj, CKA_VALUE)?.to_vec(),
+        ))),
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
             Prepared::RsaPrivate(p.rsa_private(&rsa_parts(obj)?).map_err(bad)?)
         }

@@ -359,8 +359,13 @@ pub struct DigestOp {
 
 /// How a signature is computed over the data.
 pub enum SignKind {
-    /// HMAC or CMAC, truncated to `len` for the _GENERAL forms.
-    Mac { ctx: Box<dyn MacCtx>, len: usize },
+    /// HMAC or CMAC, truncated to `len` for the _GENERAL forms. `None`
+    /// once finalised (a MAC is computed only when the output fits, and that
+    /// ends the operation, so the state is consumed rather than copied).
+    Mac {
+        ctx: Option<Box<dyn MacCtx>>,
+        len: usize,
+    },
     /// ECDSA over a digest (`hash` set) or over the data as the hash.
     Ecdsa {
         key: Arc<Prepared>,
@@ -384,6 +389,10 @@ pub enum SignKind {
     RsaRaw { key: Arc<Prepared> },
     /// Pure Ed25519 over the whole (buffered) message.
     Eddsa { key: Arc<Prepared> },
+}
+
+fn mac_state(ctx: &mut Option<Box<dyn MacCtx>>) -> Result<&mut Box<dyn MacCtx>> {
+    ctx.as_mut().ok_or(Error::OperationNotInitialized)
 }
 
 /// An active signature, MAC or verification.
@@ -420,7 +429,7 @@ impl SignOp {
 
     pub fn update(&mut self, data: &[u8]) -> Result<()> {
         match &mut self.kind {
-            SignKind::Mac { ctx, .. } => ctx.update(data),
+            SignKind::Mac { ctx, .. } => mac_state(ctx)?.update(data),
             SignKind::Ecdsa { hash: Some(h), .. } => h.update(data),
             SignKind::RsaPkcs1 {
                 hash: Some((_, h)), ..
@@ -450,8 +459,12 @@ impl SignOp {
     /// Computes the signature or MAC, ending the running state.
     pub fn sign(&mut self) -> Result<Zeroizing<Vec<u8>>> {
         if let SignKind::Mac { ctx, len } = &mut self.kind {
-            let full = ctx.box_clone().finalize();
-            return Ok(Zeroizing::new(full[..(*len).min(full.len())].to_vec()));
+            let mut full = ctx
+                .take()
+                .ok_or(Error::OperationNotInitialized)?
+                .finalize();
+            full.truncate(*len);
+            return Ok(full);
         }
         let msg = self.message()?;
         let out = match &self.kind {
@@ -492,7 +505,10 @@ impl SignOp {
             if sig.len() != *len {
                 return Err(Error::SignatureLenRange);
             }
-            let full = ctx.box_clone().finalize();
+            let full = ctx
+                .take()
+                .ok_or(Error::OperationNotInitialized)?
+                .finalize();
             return if crypto::ct_eq(&full[..*len], sig) {
                 Ok(())
             } else {

@@ -2,7 +2,7 @@
 //! with [`super::authorize`], set up an operation, run it under the §5.2
 //! rules. Crypto runs under the calling session's own lock only.
 
-use super::keys::{self, Prepared};
+use super::keys::{self, MacAlg, Prepared};
 use super::ops::{
     self, CipherEngine, CipherOp, DigestOp, KwKind, MessageOp, RsaScheme, SignKind, SignOp,
 };
@@ -103,9 +103,16 @@ fn kw_kind(ty: CK_MECHANISM_TYPE) -> Option<KwKind> {
     })
 }
 
+fn secret_key(p: &Prepared) -> Result<&keys::SecretKey> {
+    match p {
+        Prepared::Secret(k) => Ok(k),
+        _ => Err(Error::KeyTypeInconsistent),
+    }
+}
+
 fn secret_of(p: &Prepared) -> Result<&[u8]> {
     match p {
-        Prepared::Secret(v) => Ok(v),
+        Prepared::Secret(k) => Ok(k.value()),
         _ => Err(Error::KeyTypeInconsistent),
     }
 }
@@ -505,17 +512,17 @@ impl Module {
                 alg.output_len()
             };
             return Ok(SignKind::Mac {
-                ctx: p.hmac(alg, secret_of(&prepared)?)?,
+                ctx: Some(secret_key(&prepared)?.mac(MacAlg::Hmac(alg))?),
                 len,
             });
         }
         Ok(match m.ty {
             CKM_AES_CMAC => SignKind::Mac {
-                ctx: p.cmac_aes(secret_of(&prepared)?)?,
+                ctx: Some(secret_key(&prepared)?.mac(MacAlg::Cmac)?),
                 len: 16,
             },
             CKM_AES_CMAC_GENERAL => SignKind::Mac {
-                ctx: p.cmac_aes(secret_of(&prepared)?)?,
+                ctx: Some(secret_key(&prepared)?.mac(MacAlg::Cmac)?),
                 len: mac_len(&m.param, 16)?,
             },
             CKM_ECDSA | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384
