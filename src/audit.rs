@@ -260,6 +260,12 @@ pub fn note_actor(slot: u64, user: impl FnOnce(&mut String) -> bool) {
     });
 }
 
+/// Marks the running call as not a key use after all (a successful
+/// C_WrapKey length query exports nothing): it leaves no entry.
+pub fn not_a_use() {
+    ACTIVE.with(|a| a.set(false));
+}
+
 /// Starts an exported call: clears the context of an audited call.
 pub fn begin_call(class: Class) {
     let audited = class != Class::None;

@@ -553,9 +553,10 @@ impl Module {
     /// Users an object is only shared with may use it, not destroy, modify,
     /// copy, export or re-share it (CloudHSM key sharing).
     pub(crate) fn check_owner(s: &Session, obj: &Object) -> Result<()> {
-        match s.token.user_name() {
-            Some(user) if !token::ownership::owns(obj, &user) => Err(Error::ActionProhibited),
-            _ => Ok(()),
+        if s.token.user_owns(obj) {
+            Ok(())
+        } else {
+            Err(Error::ActionProhibited)
         }
     }
 

@@ -419,6 +419,16 @@ impl Token {
         self.record.read().record.pin(Role::User, name).is_some()
     }
 
+    /// Whether the logged-in user may act as the object's owner (always
+    /// true outside a user login: the SO and public sessions are governed by
+    /// other rules). No allocation: this runs on every C_WrapKey.
+    pub fn user_owns(&self, obj: &Object) -> bool {
+        match &*self.login.read() {
+            Login::User { name, .. } => ownership::owns(obj, name),
+            _ => true,
+        }
+    }
+
     /// The logged-in user's name (`Some("")` for the default user).
     pub fn user_name(&self) -> Option<String> {
         match &*self.login.read() {

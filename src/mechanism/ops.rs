@@ -459,10 +459,7 @@ impl SignOp {
     /// Computes the signature or MAC, ending the running state.
     pub fn sign(&mut self) -> Result<Zeroizing<Vec<u8>>> {
         if let SignKind::Mac { ctx, len } = &mut self.kind {
-            let mut full = ctx
-                .take()
-                .ok_or(Error::OperationNotInitialized)?
-                .finalize();
+            let mut full = ctx.take().ok_or(Error::OperationNotInitialized)?.finalize();
             full.truncate(*len);
             return Ok(full);
         }
@@ -505,10 +502,7 @@ impl SignOp {
             if sig.len() != *len {
                 return Err(Error::SignatureLenRange);
             }
-            let full = ctx
-                .take()
-                .ok_or(Error::OperationNotInitialized)?
-                .finalize();
+            let full = ctx.take().ok_or(Error::OperationNotInitialized)?.finalize();
             return if crypto::ct_eq(&full[..*len], sig) {
                 Ok(())
             } else {

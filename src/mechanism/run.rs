@@ -1049,6 +1049,9 @@ impl Module {
         let (out, _) = two_call(cap, len, true, &mut None, || {
             Self::wrap_bytes(m, &kek, &data)
         })?;
+        if matches!(out, Output::Length(_)) {
+            crate::audit::not_a_use();
+        }
         Ok(out)
     }
 
