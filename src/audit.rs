@@ -153,6 +153,14 @@ fn is_one(n: &u64) -> bool {
     *n <= 1
 }
 
+fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => crate::same_str(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// What the running call has told the audit log so far. The strings keep
 /// their capacity from call to call: recording a key use allocates nothing
 /// once a thread has seen its longest label.
@@ -180,8 +188,11 @@ impl Context {
         e.slot == self.slot
             && e.mechanism == self.mechanism
             && e.key == self.key
-            && e.user.as_deref() == self.has_user.then_some(self.user.as_str())
-            && e.label.as_deref() == self.key.map(|_| self.label.as_str())
+            && same_opt(
+                e.user.as_deref(),
+                self.has_user.then_some(self.user.as_str()),
+            )
+            && same_opt(e.label.as_deref(), self.key.map(|_| self.label.as_str()))
     }
 
     fn entry(&self, function: &'static str, rv: u64, time_ms: u64) -> Entry {

@@ -685,7 +685,7 @@ pub mod ownership {
     /// Whether `user` owns the object (objects without an owner belong to
     /// whoever can see them, as in a single-user token).
     pub fn owns(obj: &Object, user: &str) -> bool {
-        owner(obj).is_none_or(|o| o == user)
+        owner(obj).is_none_or(|o| crate::same_str(o, user))
     }
 
     /// Whether `user` may use the object: owner or a user it is shared with.
@@ -701,7 +701,7 @@ pub mod ownership {
                         && list
                             .split(',')
                             .map(str::trim)
-                            .any(|u| !u.is_empty() && u == user)
+                            .any(|u| !u.is_empty() && crate::same_str(u, user))
                 })
     }
 }
