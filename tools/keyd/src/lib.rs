@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod http;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod token;
