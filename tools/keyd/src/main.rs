@@ -131,7 +131,7 @@ enum Admin {
     /// Add a client; prints its token once (only its SHA-256 is stored)
     CreateClient {
         name: String,
-        /// Key ids the client may read, comma separated (`*` = all)
+        /// Key ids the client may read, comma separated (`*` = all, '' = none: grants only)
         #[arg(long, value_delimiter = ',', required = true)]
         keys: Vec<String>,
         /// May also create/rotate/disable keys and rotate the master key
@@ -276,7 +276,19 @@ fn admin(svc: &Service, a: Admin) -> Result<()> {
                 })?),
             };
             let r = svc.set_rotation(&id, secs);
-            audit(Some(&id), None, "SetRotation", r.is_ok());
+            let detail = match secs {
+                Some(s) => format!("every {s}s"),
+                None => "off".into(),
+            };
+            svc.audit_detail(
+                "admin-cli",
+                Some(&id),
+                None,
+                "SetRotation",
+                if r.is_ok() { "ok" } else { "error" },
+                None,
+                Some(&detail),
+            );
             api(r)?;
             match api(svc.rotation_status(&id))? {
                 (Some(p), Some(next)) => {

@@ -961,14 +961,16 @@ impl Service {
                 "invalid client name {name:?}"
             )));
         }
-        for k in keys {
+        // An empty entry (`--keys ''`): no standing policy, grants only.
+        let keys: Vec<String> = keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+        for k in &keys {
             if k != "*" && !valid_key_id(k) {
                 return Err(ApiError::BadRequest(format!("invalid key id {k:?}")));
             }
         }
         let raw = self.token().random(32)?;
         let token = format!("srk.{}", hex::encode(&*raw));
-        store::insert_client(&self.db(), name, &token, keys, admin)?;
+        store::insert_client(&self.db(), name, &token, &keys, admin)?;
         Ok(token)
     }
 
