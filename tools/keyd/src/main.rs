@@ -166,6 +166,12 @@ fn config(o: &Opts) -> Result<Config> {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    if file.threads.is_some() {
+        eprintln!(
+            "strongroom-keyd: warning: `threads` is no longer used (one thread per connection, \
+             up to `max_connections`)"
+        );
+    }
     let flags = FileConfig {
         module: o.module.clone(),
         token_label: o.token_label.clone(),
