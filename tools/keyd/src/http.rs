@@ -2,7 +2,7 @@
 //! `hashicorp_key_management` plugin uses, and a KMS-style JSON API under
 //! `/kms/`. Every request is audited (never with a key value).
 
-use crate::service::{parse_duration, Access, ApiError, ApiResult, KeySpec, Service};
+use crate::service::{parse_duration, valid_key_id, Access, ApiError, ApiResult, KeySpec, Service};
 use crate::store::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -197,7 +197,12 @@ fn route(
     }
     if let Some(id) = path.strip_prefix(&data_prefix) {
         out.action = "VaultRead".into();
-        out.key_id = Some(id.to_string());
+        // What the client sent goes to the audit log only when it is a key id.
+        out.key_id = Some(if valid_key_id(id) {
+            id.to_string()
+        } else {
+            "(invalid)".into()
+        });
         if method != "GET" {
             return Err(ApiError::MethodNotAllowed("only GET".into()));
         }
@@ -226,7 +231,14 @@ fn route(
         }));
     }
     if let Some(action) = path.strip_prefix("/kms/") {
-        out.action = action.to_string();
+        out.action = if !action.is_empty()
+            && action.len() <= 32
+            && action.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            action.to_string()
+        } else {
+            "Unknown".into()
+        };
         if method != "POST" {
             return Err(ApiError::MethodNotAllowed(
                 "KMS actions are POST with a JSON body".into(),
@@ -255,12 +267,20 @@ fn str_field<'a>(req: &'a Value, name: &str) -> ApiResult<&'a str> {
 }
 
 /// Key ids may be given as JSON strings or numbers (MariaDB's are numbers).
+/// Anything else than a key id (path syntax, over 64 bytes ...) is a 400 and
+/// never reaches the audit log.
 fn key_id_field(req: &Value, name: &str) -> ApiResult<String> {
-    match req.get(name) {
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(ApiError::BadRequest(format!("{name} is required"))),
+    let id = match req.get(name) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(ApiError::BadRequest(format!("{name} is required"))),
+    };
+    if !valid_key_id(&id) {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: a key id is 1..64 letters, digits, '-', '_', '.'"
+        )));
     }
+    Ok(id)
 }
 
 fn n_bytes(req: &Value, default: usize) -> ApiResult<usize> {
@@ -467,6 +487,9 @@ fn kms(
         "RevokeGrant" => {
             need_admin(client)?;
             let gid = str_field(req, "GrantId")?;
+            if gid.is_empty() || gid.len() > 64 || !gid.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest("GrantId: not a grant id".into()));
+            }
             let key = match req.get("KeyId") {
                 None | Some(Value::Null) => None,
                 Some(_) => Some(key_id_field(req, "KeyId")?),

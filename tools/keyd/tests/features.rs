@@ -688,6 +688,23 @@ fn tls_crypto_user_grants_rotation_mac() {
         200
     );
 
+    // Input that is not a key id is a 400 and stays out of the audit log.
+    assert_eq!(
+        tls.kms(&admin, "RotateKey", json!({"KeyId": "../etc/passwd"}))
+            .0,
+        400
+    );
+    assert_eq!(
+        tls.kms(&admin, "RevokeGrant", json!({"GrantId": "x".repeat(500)}))
+            .0,
+        400
+    );
+    assert_eq!(
+        tls.call("GET", "/v1/secret/data/a%2Fb", Some(&admin), None)
+            .0,
+        404
+    );
+
     // ----- Audit -----
     let conn = store::open(&cfg.database).expect("db");
     let audit = store::audit_tail(&conn, 10_000).unwrap();
@@ -735,5 +752,13 @@ fn tls_crypto_user_grants_rotation_mac() {
             !l.contains(&k2) && !l.contains(&mac1) && !l.contains(&app),
             "{l}"
         );
+        assert!(
+            !l.contains("passwd") && !l.contains("xxxxx") && !l.contains("a%2Fb"),
+            "{l}"
+        );
     }
+    assert!(has(&[
+        "client=ops key=(invalid)",
+        "action=VaultRead result=not_found"
+    ]));
 }
