@@ -5,8 +5,15 @@
 # master key generated in the token (through the PKCS#11 module under test).
 #
 #   mariadbd --plugin-load-add=hashicorp_key_management --hashicorp-key-management-vault-url=
-#     http://127.0.0.1:PORT/v1/secret  -->  strongroom-keyd (SQLite: KWP-wrapped data keys)
-#     -->  PKCS#11 (MODULE)  -->  Strongroom token "keyd" (master keys keyd-master-<n>)
+#     https://127.0.0.1:PORT/v1/secret  -->  strongroom-keyd (SQLite: KWP-wrapped data keys)
+#     -->  PKCS#11 (MODULE), logged in as crypto user "keyd"
+#     -->  Strongroom token "keyd" (master keys keyd-master-<n>, owned by keyd)
+#
+# The token is made with the admin CLI (strongroom init, strongroom user add
+# keyd); the key service logs in as the crypto user keyd (PIN
+# "keyd:<password>"), so the token's default user does not even see its keys.
+# MariaDB reaches the service over TLS (a private CA made with openssl,
+# --hashicorp-key-management-vault-ca), as it would from another host.
 #
 # Steps: tables, redo log and temp files encrypted; a known marker is in no
 # file of the data directory, the key service's database or the token store;
@@ -19,15 +26,17 @@
 #
 # Needs: mariadb-server mariadb-plugin-hashicorp-key-management (installed with
 # apt-get when missing), curl, jq, openssl, pkcs11-tool, and the release
-# binary strongroom-keyd next to MODULE (tools/test-all.sh's cargo build
-# --release builds it: tools/keyd is a default member of the workspace).
-# Usage: MODULE=path/to/libstrongroom_pkcs11.so bash this-file
+# binaries strongroom-keyd and strongroom next to MODULE (tools/test-all.sh's
+# cargo build --release builds them: default members of the workspace).
+# Usage: MODULE=path/to/libstrongroom_pkcs11.so [STRONGROOM_CLI=path/to/strongroom] bash this-file
 source "$(dirname "$0")/lib/common.sh" || exit 1
 
 SO_PIN=12345678
-PIN=keyd-user-pin
+DEFAULT_PIN=default-user-pin
+KEYD_PASSWORD=keyd-password-$RANDOM$RANDOM
 TOKEN_LABEL=keyd
 KEYD=$(dirname "$MODULE")/strongroom-keyd
+CLI="${STRONGROOM_CLI:-$(dirname "$MODULE")/strongroom}"
 MARKER="StrongroomTDE-marker-$(date +%s)-$RANDOM"
 # Written to a table created ENCRYPTED=NO: it must be found on disk, which
 # shows that the search below would see a plaintext marker.
@@ -43,6 +52,7 @@ PLUGIN_DIR=$("$MARIADBD" --no-defaults --verbose --help 2>/dev/null | awk '$1 ==
 [[ -f "${PLUGIN_DIR:-/usr/lib/mysql/plugin}/hashicorp_key_management.so" ]] ||
     fail "hashicorp_key_management.so is not in ${PLUGIN_DIR:-/usr/lib/mysql/plugin}"
 [[ -x "$KEYD" ]] || fail "$KEYD is missing (cargo build --release builds it)"
+[[ -x "$CLI" ]] || fail "$CLI is missing (cargo build --release builds it)"
 
 # ----- key service -----
 
@@ -50,14 +60,28 @@ KEYD_DIR=$WORKDIR/keyd
 mkdir -p "$KEYD_DIR"
 chmod 700 "$KEYD_DIR"
 PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-printf '%s\n' "$PIN" >"$KEYD_DIR/pin"
-chmod 600 "$KEYD_DIR/pin"
+URL=https://127.0.0.1:$PORT
+printf '%s\n' "$KEYD_PASSWORD" >"$KEYD_DIR/password"
+chmod 600 "$KEYD_DIR/password"
+# A private CA and the service's certificate (what an administrator does
+# with the site's CA).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=keyd test CA" -keyout "$KEYD_DIR/ca.key" -out "$KEYD_DIR/ca.pem" 2>/dev/null ||
+    fail "openssl: CA"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$KEYD_DIR/tls.key" -out "$KEYD_DIR/tls.csr" 2>/dev/null || fail "openssl: CSR"
+openssl x509 -req -in "$KEYD_DIR/tls.csr" -CA "$KEYD_DIR/ca.pem" -CAkey "$KEYD_DIR/ca.key" \
+    -CAcreateserial -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') \
+    -out "$KEYD_DIR/tls.pem" 2>/dev/null || fail "openssl: certificate"
+chmod 600 "$KEYD_DIR/tls.key"
 cat >"$KEYD_DIR/keyd.toml" <<EOF
 module = "$MODULE"
 token_label = "$TOKEN_LABEL"
-pin_file = "$KEYD_DIR/pin"
+user = "keyd"
+password_file = "$KEYD_DIR/password"
 listen = "127.0.0.1:$PORT"
+tls_cert = "$KEYD_DIR/tls.pem"
+tls_key = "$KEYD_DIR/tls.key"
 database = "$KEYD_DIR/keyd.db"
 mount = "secret"
 cache_seconds = 0
@@ -69,6 +93,15 @@ keyd_start() {
     KEYD_PID=$BG_PID
     wait_port "$PORT" "$KEYD_PID" 20
 }
+# keyd_log_has REGEX: the key service's log shows REGEX within 10 s.
+keyd_log_has() {
+    local i
+    for i in $(seq 100); do
+        grep -Eq -- "$1" "$WORKDIR/keyd.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 keyd_stop() {
     [[ -n "$KEYD_PID" ]] && bg_stop "$KEYD_PID"
     KEYD_PID=
@@ -77,14 +110,16 @@ keyd_stop() {
 # $OUT, HTTP status in $CODE.
 api() {
     local tok=$1 path=$2 body=${3:-}
-    local args=(-sS -o "$WORKDIR/resp" -w '%{http_code}' -H "X-Vault-Token: $tok")
+    local args=(-sS --cacert "$KEYD_DIR/ca.pem" -o "$WORKDIR/resp" -w '%{http_code}' -H "X-Vault-Token: $tok")
     [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' --data "$body")
     CODE=$(curl "${args[@]}" "$URL$path") || CODE=000
     OUT=$(cat "$WORKDIR/resp" 2>/dev/null || true)
 }
 
-step "token '$TOKEN_LABEL' with a user PIN (pkcs11-tool), key ids 1 and 2, client tokens"
-init_token "$TOKEN_LABEL" "$SO_PIN" "$PIN"
+step "token '$TOKEN_LABEL' and crypto user keyd (strongroom CLI), key ids 1 and 2, client tokens"
+run_ok env STRONGROOM_SO_PIN=$SO_PIN STRONGROOM_USER_PIN=$DEFAULT_PIN "$CLI" --module "$MODULE" init --label "$TOKEN_LABEL"
+run_ok env STRONGROOM_SO_PIN=$SO_PIN STRONGROOM_USER_PASSWORD=$KEYD_PASSWORD "$CLI" --module "$MODULE" user add keyd
+expect '^user keyd: password set$'
 run_ok keyd admin create-key 1
 run_ok keyd admin create-key 2
 CLIENT_TOKEN=$(keyd admin create-client mariadb --keys 1,2) || fail "create-client mariadb"
@@ -93,12 +128,18 @@ ADMIN_TOKEN=$(keyd admin create-client ops --keys '*' --admin) || fail "create-c
 run_ok keyd admin list-keys
 expect '^1	versions \[1\]' "key 1 version 1"
 expect 'master keyd-master-1'
-p11 --token-label "$TOKEN_LABEL" --login --pin "$PIN" --list-objects --type secrkey
+p11 --token-label "$TOKEN_LABEL" --login --pin "keyd:$KEYD_PASSWORD" --list-objects --type secrkey
 expect 'label: +keyd-master-1'
 expect 'Access: +(.*never extractable|sensitive.*never extractable)'
+p11 --token-label "$TOKEN_LABEL" --login --pin "$DEFAULT_PIN" --list-objects --type secrkey
+expect_not 'keyd-master' "the token's default user sees the master key of crypto user keyd"
 
-step "start strongroom-keyd on 127.0.0.1:$PORT; Vault KV v2 answers"
+step "start strongroom-keyd on https://127.0.0.1:$PORT; Vault KV v2 answers"
 keyd_start
+keyd_log_has 'logged in as crypto user keyd' || fail "keyd did not log in as crypto user keyd: $(cat "$WORKDIR/keyd.log")"
+rc=0
+curl -sS -o /dev/null "http://127.0.0.1:$PORT/v1/sys/health" 2>/dev/null || rc=$?
+[[ $rc -ne 0 ]] || fail "plain HTTP was answered on the TLS port"
 api "$CLIENT_TOKEN" /v1/sys/mounts/secret/tune
 [[ $CODE == 200 ]] || fail "tune: HTTP $CODE $OUT"
 [[ $(jq -r .options.version <<<"$OUT") == 2 ]] || fail "tune reply lacks options.version 2: $OUT"
@@ -134,6 +175,7 @@ innodb-buffer-pool-size = 64M
 innodb-log-file-size = 16M
 plugin-load-add = hashicorp_key_management
 hashicorp-key-management-vault-url = $URL/v1/secret
+hashicorp-key-management-vault-ca = $KEYD_DIR/ca.pem
 hashicorp-key-management-token = $CLIENT_TOKEN
 hashicorp-key-management-timeout = 5
 hashicorp-key-management-max-retries = 1

@@ -1,6 +1,11 @@
 //! Configuration: a TOML file (`--config`), overridden by command-line flags.
-//! The user PIN comes from `pin_file` (or `--pin-file`) or the environment
-//! variable `STRONGROOM_KEYD_PIN`; it is never logged.
+//!
+//! Logging in: with `user` set, the service logs in as that crypto user
+//! (`C_Login(CKU_USER, "user:password")`, the CloudHSM/Strongroom form) with
+//! the password from `password_file` or `STRONGROOM_KEYD_PASSWORD`. Without
+//! `user`, the PIN is used as it is (any PKCS#11 token), from `pin_file` or
+//! `STRONGROOM_KEYD_PIN`. Secrets are read into zeroizing buffers and never
+//! logged.
 
 use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
@@ -10,6 +15,9 @@ use zeroize::Zeroizing;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8200";
 pub const DEFAULT_MOUNT: &str = "secret";
 pub const PIN_ENV: &str = "STRONGROOM_KEYD_PIN";
+pub const PASSWORD_ENV: &str = "STRONGROOM_KEYD_PASSWORD";
+/// Seconds between two checks of the rotation schedule.
+pub const DEFAULT_ROTATION_CHECK: u64 = 60;
 
 /// The TOML file. Every key is optional here; what is required is checked
 /// after the flags are applied.
@@ -20,8 +28,17 @@ pub struct FileConfig {
     pub module: Option<PathBuf>,
     /// Label of the token holding the master keys.
     pub token_label: Option<String>,
-    /// File holding the user PIN (first line).
+    /// File holding the user PIN (first line), used as it is.
     pub pin_file: Option<PathBuf>,
+    /// Crypto user to log in as (`C_Login(CKU_USER, "user:password")`).
+    pub user: Option<String>,
+    /// File holding the crypto user's password (first line).
+    pub password_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); required with `tls_key` to listen on a
+    /// non-loopback address.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// `host:port` (loopback only) or `unix:/path/to/socket`.
     pub listen: Option<String>,
     /// The service's SQLite database.
@@ -30,7 +47,12 @@ pub struct FileConfig {
     pub mount: Option<String>,
     /// Seconds an unwrapped data key may stay cached in memory (0 = none).
     pub cache_seconds: Option<u64>,
-    /// HTTP worker threads.
+    /// Connections served at once (one thread each).
+    pub max_connections: Option<usize>,
+    /// Seconds between two checks of the per-key rotation schedule.
+    pub rotation_check_seconds: Option<u64>,
+    /// No longer used (connections get a thread each, up to
+    /// `max_connections`); accepted so that older files still load.
     pub threads: Option<usize>,
 }
 
@@ -40,11 +62,15 @@ pub struct Config {
     pub module: PathBuf,
     pub token_label: String,
     pub pin_file: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<crate::server::TlsFiles>,
     pub listen: String,
     pub database: PathBuf,
     pub mount: String,
     pub cache_seconds: u64,
-    pub threads: usize,
+    pub max_connections: usize,
+    pub rotation_check_seconds: u64,
 }
 
 impl FileConfig {
@@ -77,10 +103,48 @@ impl FileConfig {
         {
             bail!("mount {mount:?}: letters, digits, '-' and '_' only");
         }
+        let user = over.user.or(self.user);
+        if let Some(u) = &user {
+            if u.is_empty() || u.contains(':') || u.len() > 64 {
+                bail!("user {u:?}: a crypto user name, without ':'");
+            }
+        }
+        let pin_file = over.pin_file.or(self.pin_file);
+        let password_file = over.password_file.or(self.password_file);
+        if user.is_some() && pin_file.is_some() {
+            bail!("set either `user` with `password_file` (a crypto user) or `pin_file` (a plain PIN), not both");
+        }
+        if user.is_none() && password_file.is_some() {
+            bail!("`password_file` is the password of a crypto user: set `user` too (or use `pin_file` for a plain PIN)");
+        }
+        let tls = match (
+            over.tls_cert.or(self.tls_cert),
+            over.tls_key.or(self.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(crate::server::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("TLS needs both `tls_cert` and `tls_key`"),
+        };
+        let rotation_check_seconds = over
+            .rotation_check_seconds
+            .or(self.rotation_check_seconds)
+            .unwrap_or(DEFAULT_ROTATION_CHECK);
+        if rotation_check_seconds == 0 {
+            bail!("rotation_check_seconds must be at least 1");
+        }
         Ok(Config {
             module,
             token_label,
-            pin_file: over.pin_file.or(self.pin_file),
+            pin_file,
+            user,
+            password_file,
+            tls,
+            max_connections: over
+                .max_connections
+                .or(self.max_connections)
+                .unwrap_or(64)
+                .max(1),
+            rotation_check_seconds,
             listen: over
                 .listen
                 .or(self.listen)
@@ -88,30 +152,66 @@ impl FileConfig {
             database,
             mount,
             cache_seconds: over.cache_seconds.or(self.cache_seconds).unwrap_or(0),
-            threads: over.threads.or(self.threads).unwrap_or(4),
         })
     }
 }
 
+/// The first line of a secret file.
+fn first_line(f: &Path, what: &str) -> Result<Zeroizing<String>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(f)
+            .with_context(|| format!("reading the {what} file {}", f.display()))?,
+    );
+    let line = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
+    if line.is_empty() {
+        bail!("the {what} file {} is empty", f.display());
+    }
+    Ok(line)
+}
+
+fn env_secret(name: &str) -> Option<Zeroizing<String>> {
+    std::env::var(name)
+        .ok()
+        .map(Zeroizing::new)
+        .filter(|p| !p.is_empty())
+}
+
 impl Config {
-    /// The user PIN: `pin_file` when set, else `STRONGROOM_KEYD_PIN`.
+    /// What goes to `C_Login(CKU_USER)`: `user:password` for a crypto user,
+    /// else the plain PIN (`pin_file`, else `STRONGROOM_KEYD_PIN`).
     pub fn pin(&self) -> Result<Zeroizing<String>> {
-        if let Some(f) = &self.pin_file {
-            let text = Zeroizing::new(
-                std::fs::read_to_string(f)
-                    .with_context(|| format!("reading the PIN file {}", f.display()))?,
-            );
-            let pin = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
-            if pin.is_empty() {
-                bail!("the PIN file {} is empty", f.display());
-            }
+        if let Some(user) = &self.user {
+            let password = match &self.password_file {
+                Some(f) => first_line(f, "password")?,
+                None => env_secret(PASSWORD_ENV).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no password for crypto user {user}: set `password_file` in the config file, \
+                         pass --password-file, or set {PASSWORD_ENV}"
+                    )
+                })?,
+            };
+            let mut pin = Zeroizing::new(String::with_capacity(user.len() + 1 + password.len()));
+            pin.push_str(user);
+            pin.push(':');
+            pin.push_str(&password);
             return Ok(pin);
         }
-        match std::env::var(PIN_ENV) {
-            Ok(p) if !p.is_empty() => Ok(Zeroizing::new(p)),
-            _ => bail!(
-                "no user PIN: set `pin_file` in the config file, pass --pin-file, or set {PIN_ENV}"
-            ),
+        if let Some(f) = &self.pin_file {
+            return first_line(f, "PIN");
+        }
+        env_secret(PIN_ENV).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no login: set `user` and `password_file` (a crypto user; recommended) or `pin_file` \
+                 in the config file, or set {PASSWORD_ENV} with --user, or {PIN_ENV}"
+            )
+        })
+    }
+
+    /// Who the service logs in as, for messages (never the secret).
+    pub fn login_name(&self) -> String {
+        match &self.user {
+            Some(u) => format!("crypto user {u}"),
+            None => "the token's user PIN".into(),
         }
     }
 }

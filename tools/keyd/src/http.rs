@@ -2,18 +2,40 @@
 //! `hashicorp_key_management` plugin uses, and a KMS-style JSON API under
 //! `/kms/`. Every request is audited (never with a key value).
 
-use crate::service::{ApiError, ApiResult, Service};
+use crate::service::{parse_duration, valid_key_id, Access, ApiError, ApiResult, KeySpec, Service};
 use crate::store::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use std::io::Read as _;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use tiny_http::{Header, Method, Request, Response, Server};
 use zeroize::Zeroizing;
 
-const MAX_BODY: u64 = 64 * 1024;
+/// One parsed HTTP request (see `server.rs`).
+pub struct HttpRequest {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// Header names in lower case, values trimmed.
+    pub headers: Vec<(String, String)>,
+    pub body: Zeroizing<Vec<u8>>,
+    pub remote: Option<String>,
+    pub keep_alive: bool,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer: a status and a JSON body (which may hold a key: zeroized).
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Zeroizing<String>,
+}
 
 /// What one request did, for the audit log and the access log.
 struct Outcome {
@@ -21,128 +43,97 @@ struct Outcome {
     key_id: Option<String>,
     version: Option<u32>,
     action: String,
+    /// Grant(s) that allowed the request.
+    detail: Option<String>,
 }
 
-/// Starts `threads` worker threads answering requests of `server`. They stop
-/// when `server.unblock()` has been called once per thread (or the process
-/// ends).
-pub fn spawn_workers(
-    service: Arc<Service>,
-    server: Arc<Server>,
-    threads: usize,
-) -> Vec<JoinHandle<()>> {
-    (0..threads.max(1))
-        .map(|_| {
-            let service = service.clone();
-            let server = server.clone();
-            std::thread::spawn(move || {
-                while let Ok(req) = server.recv() {
-                    handle(&service, req);
-                }
-            })
-        })
-        .collect()
+impl Outcome {
+    fn access(&mut self, a: &Access) {
+        if let Access::Grant(g) = a {
+            self.detail = Some(format!("grant {g}"));
+        }
+    }
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
-fn client_token(req: &Request) -> Option<String> {
-    if let Some(t) = header(req, "X-Vault-Token") {
+fn client_token(req: &HttpRequest) -> Option<String> {
+    if let Some(t) = req.header("X-Vault-Token") {
         return Some(t.trim().to_string());
     }
-    header(req, "Authorization")
+    req.header("Authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string())
 }
 
-fn handle(service: &Service, mut req: Request) {
-    let remote = req.remote_addr().map(|a| a.to_string());
-    let method = req.method().clone();
-    let url = req.url().to_string();
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (url.clone(), String::new()),
+/// Answers one request; audits it (never with a key value).
+pub fn handle(service: &Service, req: &HttpRequest) -> HttpResponse {
+    let remote = req.remote.as_deref();
+    let (path, query) = match req.target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (req.target.as_str(), ""),
     };
     let mut out = Outcome {
         client: "-".into(),
         key_id: None,
         version: None,
-        action: format!("{method} {path}"),
+        action: format!("{} {path}", req.method),
+        detail: None,
     };
-    let mut body = Vec::new();
-    let body_res = req.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
-    let token = client_token(&req);
-
-    let result = if body_res.is_err() || body.len() as u64 > MAX_BODY {
-        Err(ApiError::BadRequest(
-            "request body unreadable or too large".into(),
-        ))
-    } else {
-        route(
-            service,
-            &method,
-            &path,
-            &query,
-            token.as_deref(),
-            &body,
-            &mut out,
-        )
-    };
-    let (status, body) = match result {
-        Ok(v) => (200u16, Zeroizing::new(v.to_string())),
+    let token = client_token(req).map(Zeroizing::new);
+    let result = route(
+        service,
+        &req.method,
+        path,
+        query,
+        token.as_ref().map(|t| t.as_str()),
+        &req.body,
+        &mut out,
+    );
+    let (status, body, result_word) = match result {
+        Ok(v) => (200u16, Zeroizing::new(v.to_string()), "ok"),
         Err(e) => {
             let status = e.status();
             let msg = e.message();
             let errors: Vec<String> = if msg.is_empty() { vec![] } else { vec![msg] };
+            let word = match e {
+                ApiError::InvalidMac => "invalid_mac",
+                _ => audit_word(status),
+            };
             (
                 status,
                 Zeroizing::new(json!({ "errors": errors }).to_string()),
+                word,
             )
         }
     };
-    let result_word = if status == 200 {
-        "ok".to_string()
-    } else {
-        audit_word(status).to_string()
-    };
     // Health probes are not audited (a monitor would flood the log).
     if out.action != "Health" {
-        service.audit(
+        service.audit_detail(
             &out.client,
             out.key_id.as_deref(),
             out.version,
             &out.action,
-            &result_word,
-            remote.as_deref(),
+            result_word,
+            remote,
+            out.detail.as_deref(),
         );
     }
     eprintln!(
-        "strongroom-keyd: {} {} {} client={} key={} version={} -> {}",
-        remote.as_deref().unwrap_or("-"),
-        method,
+        "strongroom-keyd: {} {} {} client={} key={} version={}{} -> {}",
+        remote.unwrap_or("-"),
+        req.method,
         path,
         out.client,
         out.key_id.as_deref().unwrap_or("-"),
         out.version
             .map(|v| v.to_string())
             .unwrap_or_else(|| "-".into()),
+        out.detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default(),
         status
     );
-    let resp = Response::from_data(body.as_bytes().to_vec())
-        .with_status_code(status)
-        .with_header(
-            Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-                .expect("static header"),
-        )
-        .with_header(
-            Header::from_bytes(&b"Cache-Control"[..], &b"no-store"[..]).expect("static header"),
-        );
-    let _ = req.respond(resp);
+    HttpResponse { status, body }
 }
 
 fn audit_word(status: u16) -> &'static str {
@@ -176,7 +167,7 @@ fn auth(service: &Service, token: Option<&str>, out: &mut Outcome) -> ApiResult<
 
 fn route(
     service: &Service,
-    method: &Method,
+    method: &str,
     path: &str,
     query: &str,
     token: Option<&str>,
@@ -193,8 +184,8 @@ fn route(
     }
     if path == tune {
         out.action = "VaultTune".into();
-        if *method != Method::Get {
-            return Err(ApiError::BadRequest("only GET".into()));
+        if method != "GET" {
+            return Err(ApiError::MethodNotAllowed("only GET".into()));
         }
         auth(service, token, out)?;
         // Vault answers both the top-level and the data-wrapped form; the
@@ -206,9 +197,14 @@ fn route(
     }
     if let Some(id) = path.strip_prefix(&data_prefix) {
         out.action = "VaultRead".into();
-        out.key_id = Some(id.to_string());
-        if *method != Method::Get {
-            return Err(ApiError::BadRequest("only GET".into()));
+        // What the client sent goes to the audit log only when it is a key id.
+        out.key_id = Some(if valid_key_id(id) {
+            id.to_string()
+        } else {
+            "(invalid)".into()
+        });
+        if method != "GET" {
+            return Err(ApiError::MethodNotAllowed("only GET".into()));
         }
         let client = auth(service, token, out)?;
         let mut version = None;
@@ -222,9 +218,8 @@ fn route(
             }
         }
         out.version = version;
-        if !client.may_read(id) {
-            return Err(ApiError::Forbidden("permission denied".into()));
-        }
+        let access = service.authorize(&client, id)?;
+        out.access(&access);
         let (v, key) = service.get_key(id, version)?;
         out.version = Some(v);
         let hexkey = Zeroizing::new(hex::encode(&*key));
@@ -236,9 +231,16 @@ fn route(
         }));
     }
     if let Some(action) = path.strip_prefix("/kms/") {
-        out.action = action.to_string();
-        if *method != Method::Post {
-            return Err(ApiError::BadRequest(
+        out.action = if !action.is_empty()
+            && action.len() <= 32
+            && action.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            action.to_string()
+        } else {
+            "Unknown".into()
+        };
+        if method != "POST" {
+            return Err(ApiError::MethodNotAllowed(
                 "KMS actions are POST with a JSON body".into(),
             ));
         }
@@ -265,12 +267,20 @@ fn str_field<'a>(req: &'a Value, name: &str) -> ApiResult<&'a str> {
 }
 
 /// Key ids may be given as JSON strings or numbers (MariaDB's are numbers).
+/// Anything else than a key id (path syntax, over 64 bytes ...) is a 400 and
+/// never reaches the audit log.
 fn key_id_field(req: &Value, name: &str) -> ApiResult<String> {
-    match req.get(name) {
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(ApiError::BadRequest(format!("{name} is required"))),
+    let id = match req.get(name) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(ApiError::BadRequest(format!("{name} is required"))),
+    };
+    if !valid_key_id(&id) {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: a key id is 1..64 letters, digits, '-', '_', '.'"
+        )));
     }
+    Ok(id)
 }
 
 fn n_bytes(req: &Value, default: usize) -> ApiResult<usize> {
@@ -294,14 +304,52 @@ fn need_admin(client: &Client) -> ApiResult<()> {
     }
 }
 
-fn need_key(client: &Client, id: &str) -> ApiResult<()> {
-    if client.may_read(id) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "client {} may not use key {id}",
-            client.name
-        )))
+fn need_key(service: &Service, client: &Client, id: &str, out: &mut Outcome) -> ApiResult<()> {
+    let a = service.authorize(client, id)?;
+    out.access(&a);
+    Ok(())
+}
+
+fn b64_field(req: &Value, name: &str) -> ApiResult<Vec<u8>> {
+    B64.decode(str_field(req, name)?)
+        .map_err(|_| ApiError::BadRequest(format!("{name} is not base64")))
+}
+
+fn opt_u64(req: &Value, name: &str) -> ApiResult<Option<u64>> {
+    match req.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a non-negative number"))),
+    }
+}
+
+fn opt_version(req: &Value, name: &str) -> ApiResult<Option<u32>> {
+    match opt_u64(req, name)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v)
+            .ok()
+            .filter(|v| *v > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be 1..{}", u32::MAX))),
+    }
+}
+
+fn opt_str<'a>(req: &'a Value, name: &str) -> ApiResult<Option<&'a str>> {
+    match req.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        _ => Err(ApiError::BadRequest(format!("{name} must be a string"))),
+    }
+}
+
+fn mac_algorithm(req: &Value) -> ApiResult<()> {
+    match opt_str(req, "MacAlgorithm")? {
+        None | Some("HMAC_SHA_256") => Ok(()),
+        Some(a) => Err(ApiError::BadRequest(format!(
+            "MacAlgorithm {a:?}: only HMAC_SHA_256"
+        ))),
     }
 }
 
@@ -317,9 +365,13 @@ fn kms(
             need_admin(client)?;
             let id = key_id_field(req, "KeyId")?;
             out.key_id = Some(id.clone());
-            let v = service.create_key(&id)?;
+            let spec = match opt_str(req, "KeySpec")? {
+                Some(s) => KeySpec::parse(s)?,
+                None => KeySpec::Aes256,
+            };
+            let v = service.create_key_spec(&id, spec)?;
             out.version = Some(v);
-            Ok(json!({"KeyId": id, "Version": v}))
+            Ok(json!({"KeyId": id, "Version": v, "KeySpec": spec.name()}))
         }
         "RotateKey" => {
             need_admin(client)?;
@@ -341,18 +393,126 @@ fn kms(
             service.set_enabled(&id, action == "EnableKey")?;
             Ok(json!({"KeyId": id, "Enabled": action == "EnableKey"}))
         }
-        "ListKeys" => {
-            let keys: Vec<_> = service
-                .list_keys()?
+        "EnableKeyRotation" => {
+            need_admin(client)?;
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            let secs = match (
+                opt_u64(req, "RotationPeriodInDays")?,
+                opt_u64(req, "RotationPeriodInSeconds")?,
+                opt_str(req, "RotationPeriod")?,
+            ) {
+                (Some(d), None, None) => d.checked_mul(86400),
+                (None, Some(s), None) => Some(s),
+                (None, None, Some(p)) => parse_duration(p),
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "give one of RotationPeriodInDays, RotationPeriodInSeconds, RotationPeriod (\"90d\")"
+                            .into(),
+                    ))
+                }
+            }
+            .ok_or_else(|| ApiError::BadRequest("bad rotation period".into()))?;
+            service.set_rotation(&id, Some(secs))?;
+            out.detail = Some(format!("every {secs}s"));
+            let (_, next) = service.rotation_status(&id)?;
+            Ok(json!({"KeyId": id, "RotationPeriodInSeconds": secs, "NextRotation": next}))
+        }
+        "DisableKeyRotation" => {
+            need_admin(client)?;
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            service.set_rotation(&id, None)?;
+            Ok(json!({"KeyId": id, "KeyRotationEnabled": false}))
+        }
+        "GetKeyRotationStatus" => {
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            need_key(service, client, &id, out)?;
+            let (period, next) = service.rotation_status(&id)?;
+            Ok(json!({
+                "KeyId": id,
+                "KeyRotationEnabled": period.is_some(),
+                "RotationPeriodInSeconds": period,
+                "NextRotation": next,
+            }))
+        }
+        "CreateGrant" => {
+            need_admin(client)?;
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            let grantee = str_field(req, "GranteePrincipal")?;
+            let secs =
+                match (
+                    opt_u64(req, "ExpiresInSeconds")?,
+                    opt_str(req, "ExpiresIn")?,
+                ) {
+                    (Some(s), None) => Some(s),
+                    (None, Some(d)) => parse_duration(d),
+                    _ => return Err(ApiError::BadRequest(
+                        "give one of ExpiresInSeconds or ExpiresIn (\"1h\"): grants always expire"
+                            .into(),
+                    )),
+                }
+                .ok_or_else(|| ApiError::BadRequest("bad grant lifetime".into()))?;
+            let g = service.create_grant(grantee, &id, secs)?;
+            out.detail = Some(format!(
+                "grant {} for client {} until {}",
+                g.grant_id, g.client, g.expires_at
+            ));
+            Ok(
+                json!({"GrantId": g.grant_id, "KeyId": g.key_id, "GranteePrincipal": g.client, "ExpiresAt": g.expires_at}),
+            )
+        }
+        "ListGrants" => {
+            need_admin(client)?;
+            let key = match req.get("KeyId") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(key_id_field(req, "KeyId")?),
+            };
+            out.key_id = key.clone();
+            let grants = service.list_grants(opt_str(req, "GranteePrincipal")?, key.as_deref())?;
+            let now = crate::store::now();
+            let grants: Vec<Value> = grants
                 .into_iter()
-                .filter(|k| client.may_read(&k.key_id))
+                .map(|g| {
+                    let active = g.active(now);
+                    let mut v = serde_json::to_value(&g).unwrap_or(Value::Null);
+                    v["Active"] = json!(active);
+                    v
+                })
                 .collect();
+            Ok(json!({ "Grants": grants }))
+        }
+        "RevokeGrant" => {
+            need_admin(client)?;
+            let gid = str_field(req, "GrantId")?;
+            if gid.is_empty() || gid.len() > 64 || !gid.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest("GrantId: not a grant id".into()));
+            }
+            let key = match req.get("KeyId") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(key_id_field(req, "KeyId")?),
+            };
+            out.key_id = key.clone();
+            out.detail = Some(format!("grant {gid}"));
+            let g = service.revoke_grant(gid, key.as_deref())?;
+            out.key_id = Some(g.key_id.clone());
+            Ok(json!({"GrantId": g.grant_id, "KeyId": g.key_id, "RevokedAt": g.revoked_at}))
+        }
+        "ListKeys" => {
+            let mut keys = Vec::new();
+            for k in service.list_keys()? {
+                if service.authorize(client, &k.key_id).is_ok() {
+                    keys.push(k);
+                }
+            }
             Ok(json!({ "Keys": keys }))
         }
         "GenerateDataKey" => {
             let id = key_id_field(req, "KeyId")?;
             out.key_id = Some(id.clone());
-            need_key(client, &id)?;
+            need_key(service, client, &id, out)?;
             let (v, plain, blob) = service.generate_data_key(&id, n_bytes(req, 32)?)?;
             out.version = Some(v);
             let p = Zeroizing::new(B64.encode(&*plain));
@@ -361,30 +521,54 @@ fn kms(
             )
         }
         "Decrypt" => {
-            let blob = B64
-                .decode(str_field(req, "CiphertextBlob")?)
-                .map_err(|_| ApiError::BadRequest("CiphertextBlob is not base64".into()))?;
-            let (id, v, plain) = service.decrypt(&blob, client).inspect_err(|_| {
-                if let Some((id, v, _)) = crate::service::decode_blob(&blob) {
-                    out.key_id = Some(id);
-                    out.version = Some(v);
-                }
-            })?;
-            out.key_id = Some(id.clone());
-            out.version = Some(v);
-            let p = Zeroizing::new(B64.encode(&*plain));
-            Ok(json!({"KeyId": id, "Version": v, "Plaintext": p.as_str()}))
+            let blob = b64_field(req, "CiphertextBlob")?;
+            if let Some((id, v, _)) = crate::service::decode_blob(&blob) {
+                out.key_id = Some(id);
+                out.version = Some(v);
+            }
+            let d = service.decrypt(&blob, client)?;
+            out.access(&d.access);
+            let p = Zeroizing::new(B64.encode(&*d.plaintext));
+            Ok(json!({"KeyId": d.key_id, "Version": d.version, "Plaintext": p.as_str()}))
         }
         "ReEncrypt" => {
-            let blob = B64
-                .decode(str_field(req, "CiphertextBlob")?)
-                .map_err(|_| ApiError::BadRequest("CiphertextBlob is not base64".into()))?;
+            let blob = b64_field(req, "CiphertextBlob")?;
             let dest = key_id_field(req, "DestinationKeyId")?;
             out.key_id = Some(dest.clone());
-            let (src, v, nb) = service.re_encrypt(&blob, &dest, client)?;
+            let (src, v, nb, grants) = service.re_encrypt(&blob, &dest, client)?;
             out.version = Some(v);
+            if !grants.is_empty() {
+                out.detail = Some(format!("grant {}", grants.join(",")));
+            }
             Ok(
                 json!({"SourceKeyId": src, "KeyId": dest, "Version": v, "CiphertextBlob": B64.encode(nb)}),
+            )
+        }
+        "GenerateMac" => {
+            mac_algorithm(req)?;
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            need_key(service, client, &id, out)?;
+            let msg = Zeroizing::new(b64_field(req, "Message")?);
+            let (v, mac) = service.generate_mac(&id, &msg)?;
+            out.version = Some(v);
+            Ok(
+                json!({"KeyId": id, "KeyVersion": v, "MacAlgorithm": "HMAC_SHA_256", "Mac": B64.encode(mac)}),
+            )
+        }
+        "VerifyMac" => {
+            mac_algorithm(req)?;
+            let id = key_id_field(req, "KeyId")?;
+            out.key_id = Some(id.clone());
+            need_key(service, client, &id, out)?;
+            let version = opt_version(req, "KeyVersion")?;
+            out.version = version;
+            let msg = Zeroizing::new(b64_field(req, "Message")?);
+            let mac = b64_field(req, "Mac")?;
+            let v = service.verify_mac(&id, version, &msg, &mac)?;
+            out.version = Some(v);
+            Ok(
+                json!({"KeyId": id, "KeyVersion": v, "MacAlgorithm": "HMAC_SHA_256", "MacValid": true}),
             )
         }
         "GenerateRandom" => {

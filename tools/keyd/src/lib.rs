@@ -11,11 +11,15 @@
 //!  never extractable               audit log (no key values)
 //! ```
 //!
-//! See `config`, `service` and `http` for the pieces and `main.rs` for the
-//! command line.
+//! The service logs in as its own crypto user (`config`), listens with TLS
+//! off loopback (`server`), answers the Vault and KMS APIs (`http`) and keeps
+//! keys, clients, grants, rotation periods and the audit log (`service`,
+//! `store`); `token` is everything it asks of the PKCS#11 token. `main.rs` is
+//! the command line.
 
 pub mod config;
 pub mod http;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod token;

@@ -3,22 +3,25 @@
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage error.
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use strongroom_keyd::config::{Config, FileConfig};
-use strongroom_keyd::service::{ApiError, Service};
-use strongroom_keyd::{http, store, token::Token};
+use strongroom_keyd::server::Server;
+use strongroom_keyd::service::{parse_duration, ApiError, KeySpec, Service};
+use strongroom_keyd::{store, token::Token};
 
 #[derive(Parser)]
 #[command(
     name = "strongroom-keyd",
     version,
     about = "Key service for database TDE backed by a PKCS#11 token",
-    after_help = "The user PIN is read from --pin-file / `pin_file`, else from STRONGROOM_KEYD_PIN.\n\
+    after_help = "Login: --user/`user` with --password-file/`password_file` (or STRONGROOM_KEYD_PASSWORD) logs in\n\
+                  as that crypto user (PIN \"user:password\"); else --pin-file/`pin_file` (or STRONGROOM_KEYD_PIN)\n\
+                  is a plain user PIN.\n\
                   Exit codes: 0 success, 1 runtime error, 2 usage error."
 )]
 struct Cli {
@@ -39,12 +42,24 @@ struct Opts {
     /// Label of the token that holds the master keys
     #[arg(long, global = true, value_name = "LABEL")]
     token_label: Option<String>,
-    /// File whose first line is the token's user PIN
+    /// File whose first line is the token's user PIN (used as it is)
     #[arg(long, global = true, value_name = "FILE")]
     pin_file: Option<PathBuf>,
-    /// Listen address: 127.0.0.1:8200 (loopback only) or unix:/path
+    /// Crypto user to log in as (PIN "user:password")
+    #[arg(long, global = true, value_name = "NAME")]
+    user: Option<String>,
+    /// File whose first line is the crypto user's password
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Listen address: 127.0.0.1:8200, unix:/path, or a non-loopback ip:port (needs TLS)
     #[arg(long, global = true, value_name = "ADDR")]
     listen: Option<String>,
+    /// TLS certificate chain (PEM)
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// The service's SQLite database
     #[arg(long, global = true, value_name = "FILE")]
     database: Option<PathBuf>,
@@ -67,10 +82,44 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Admin {
-    /// Create key id ID with version 1 (a fresh data key wrapped in the token)
-    CreateKey { id: String },
-    /// Add a new data-key version to key id ID
+    /// Create key id ID with version 1 (a fresh data key wrapped in the token,
+    /// or with --spec HMAC_256 an HMAC key generated in the token)
+    CreateKey {
+        id: String,
+        /// AES_256 (data keys, what MariaDB reads) or HMAC_256
+        #[arg(long, default_value = "AES_256")]
+        spec: String,
+    },
+    /// Add a new version to key id ID
     RotateKey { id: String },
+    /// Rotate key id ID automatically every PERIOD (90d, 12h, 30m, 45s), or never (off)
+    SetRotation {
+        id: String,
+        /// Period (90d, 12h, 30m, 45s) or `off`
+        #[arg(long, value_name = "PERIOD")]
+        every: String,
+    },
+    /// Let client CLIENT use key id ID until the grant expires or is revoked
+    CreateGrant {
+        /// Client name (as in create-client)
+        #[arg(long)]
+        client: String,
+        /// Key id
+        #[arg(long)]
+        key: String,
+        /// Lifetime (1h, 7d, ...; at most 366d)
+        #[arg(long, value_name = "DURATION")]
+        expires_in: String,
+    },
+    /// List grants (all, or of one client / key id)
+    ListGrants {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Revoke a grant
+    RevokeGrant { grant_id: String },
     /// New master key in the token; every data key re-wrapped under it
     RotateMaster,
     /// Refuse every read of key id ID
@@ -82,7 +131,7 @@ enum Admin {
     /// Add a client; prints its token once (only its SHA-256 is stored)
     CreateClient {
         name: String,
-        /// Key ids the client may read, comma separated (`*` = all)
+        /// Key ids the client may read, comma separated (`*` = all, '' = none: grants only)
         #[arg(long, value_delimiter = ',', required = true)]
         keys: Vec<String>,
         /// May also create/rotate/disable keys and rotate the master key
@@ -117,14 +166,26 @@ fn config(o: &Opts) -> Result<Config> {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    if file.threads.is_some() {
+        eprintln!(
+            "strongroom-keyd: warning: `threads` is no longer used (one thread per connection, \
+             up to `max_connections`)"
+        );
+    }
     let flags = FileConfig {
         module: o.module.clone(),
         token_label: o.token_label.clone(),
         pin_file: o.pin_file.clone(),
+        user: o.user.clone(),
+        password_file: o.password_file.clone(),
+        tls_cert: o.tls_cert.clone(),
+        tls_key: o.tls_key.clone(),
         listen: o.listen.clone(),
         database: o.database.clone(),
         mount: o.mount.clone(),
         cache_seconds: o.cache_seconds,
+        max_connections: None,
+        rotation_check_seconds: None,
         threads: None,
     };
     let default_module = std::env::current_exe()
@@ -150,54 +211,41 @@ fn api<T>(r: Result<T, ApiError>) -> Result<T> {
 
 fn run(cli: Cli) -> Result<()> {
     let cfg = config(&cli.opts)?;
-    let svc = service(&cfg)?;
     match cli.command {
-        Command::Serve => serve(cfg, svc),
-        Command::Admin(a) => admin(&svc, a),
+        Command::Serve => {
+            // Bind first: a listen/TLS mistake is reported before the token
+            // is touched.
+            let server = Server::bind(&cfg.listen, cfg.tls.as_ref())?;
+            let svc = service(&cfg)?;
+            serve(cfg, svc, server)
+        }
+        Command::Admin(a) => admin(&service(&cfg)?, a),
     }
 }
 
-fn serve(cfg: Config, svc: Service) -> Result<()> {
-    let server = if let Some(path) = cfg.listen.strip_prefix("unix:") {
-        let path = PathBuf::from(path);
-        let _ = std::fs::remove_file(&path);
-        tiny_http::Server::http_unix(&path)
-            .map_err(|e| anyhow!("listening on {}: {e}", path.display()))?
-    } else {
-        let addr: SocketAddr = cfg.listen.parse().with_context(|| {
-            format!(
-                "listen address {:?} (want host:port or unix:/path)",
-                cfg.listen
-            )
-        })?;
-        if !addr.ip().is_loopback() {
-            bail!(
-                "listen address {addr} is not loopback: TLS is not implemented yet, so the service \
-                 only listens on loopback or a unix socket"
-            );
-        }
-        tiny_http::Server::http(addr).map_err(|e| anyhow!("listening on {addr}: {e}"))?
-    };
+fn serve(cfg: Config, svc: Service, mut server: Server) -> Result<()> {
     let svc = Arc::new(svc);
     match svc.health() {
-        Ok(()) => eprintln!("strongroom-keyd: token \"{}\" logged in", cfg.token_label),
+        Ok(()) => eprintln!(
+            "strongroom-keyd: token \"{}\" logged in as {}",
+            cfg.token_label,
+            cfg.login_name()
+        ),
         Err(e) => eprintln!(
             "strongroom-keyd: warning: {} (requests get 503 until it is back)",
             e.message()
         ),
     }
-    let shown = match server.server_addr() {
-        tiny_http::ListenAddr::IP(a) => a.to_string(),
-        other => format!("{other:?}"),
-    };
     eprintln!(
-        "strongroom-keyd: listening on {shown} (Vault KV v2 mount \"{}\", KMS API under /kms/)",
+        "strongroom-keyd: listening on {} (Vault KV v2 mount \"{}\", KMS API under /kms/)",
+        server.describe(),
         cfg.mount
     );
-    let workers = http::spawn_workers(svc, Arc::new(server), cfg.threads);
-    for w in workers {
-        let _ = w.join();
-    }
+    server.max_connections = cfg.max_connections;
+    // Scheduled rotation: one pass at start, then every rotation_check_seconds.
+    svc.spawn_rotation_scheduler(Duration::from_secs(cfg.rotation_check_seconds))
+        .map_err(|e| anyhow!("starting the rotation scheduler: {e}"))?;
+    server.run(svc);
     Ok(())
 }
 
@@ -213,8 +261,9 @@ fn admin(svc: &Service, a: Admin) -> Result<()> {
         );
     };
     match a {
-        Admin::CreateKey { id } => {
-            let r = svc.create_key(&id);
+        Admin::CreateKey { id, spec } => {
+            let spec = api(KeySpec::parse(&spec))?;
+            let r = svc.create_key_spec(&id, spec);
             audit(Some(&id), r.as_ref().ok().copied(), "CreateKey", r.is_ok());
             let v = api(r)?;
             println!("key {id} version {v}");
@@ -224,6 +273,95 @@ fn admin(svc: &Service, a: Admin) -> Result<()> {
             audit(Some(&id), r.as_ref().ok().copied(), "RotateKey", r.is_ok());
             let v = api(r)?;
             println!("key {id} version {v}");
+        }
+        Admin::SetRotation { id, every } => {
+            let secs = match every.as_str() {
+                "off" | "never" | "0" => None,
+                p => Some(parse_duration(p).ok_or_else(|| {
+                    anyhow!("--every {p:?}: a period like 90d, 12h, 30m, 45s, or off")
+                })?),
+            };
+            let r = svc.set_rotation(&id, secs);
+            let detail = match secs {
+                Some(s) => format!("every {s}s"),
+                None => "off".into(),
+            };
+            svc.audit_detail(
+                "admin-cli",
+                Some(&id),
+                None,
+                "SetRotation",
+                if r.is_ok() { "ok" } else { "error" },
+                None,
+                Some(&detail),
+            );
+            api(r)?;
+            match api(svc.rotation_status(&id))? {
+                (Some(p), Some(next)) => {
+                    println!("key {id} rotates every {p}s; next rotation due at {next} (Unix time)")
+                }
+                _ => println!("key {id}: no scheduled rotation"),
+            }
+        }
+        Admin::CreateGrant {
+            client,
+            key,
+            expires_in,
+        } => {
+            let secs = parse_duration(&expires_in)
+                .ok_or_else(|| anyhow!("--expires-in {expires_in:?}: a duration like 1h or 7d"))?;
+            let r = svc.create_grant(&client, &key, secs);
+            let detail = r.as_ref().ok().map(|g| {
+                format!(
+                    "grant {} for client {client} until {}",
+                    g.grant_id, g.expires_at
+                )
+            });
+            svc.audit_detail(
+                "admin-cli",
+                Some(&key),
+                None,
+                "CreateGrant",
+                if r.is_ok() { "ok" } else { "error" },
+                None,
+                detail.as_deref(),
+            );
+            let g = api(r)?;
+            println!("{}", g.grant_id);
+            eprintln!(
+                "grant {}: client {} may use key {} until {} (Unix time)",
+                g.grant_id, g.client, g.key_id, g.expires_at
+            );
+        }
+        Admin::ListGrants { client, key } => {
+            let now = store::now();
+            for g in api(svc.list_grants(client.as_deref(), key.as_deref()))? {
+                let state = match g.revoked_at {
+                    Some(t) => format!("revoked at {t}"),
+                    None if g.active(now) => "active".into(),
+                    None => "expired".into(),
+                };
+                println!(
+                    "{}\tclient {}\tkey {}\texpires {}\t{state}",
+                    g.grant_id, g.client, g.key_id, g.expires_at
+                );
+            }
+        }
+        Admin::RevokeGrant { grant_id } => {
+            let r = svc.revoke_grant(&grant_id, None);
+            let key = r.as_ref().ok().map(|g| g.key_id.clone());
+            let detail = format!("grant {grant_id}");
+            svc.audit_detail(
+                "admin-cli",
+                key.as_deref(),
+                None,
+                "RevokeGrant",
+                if r.is_ok() { "ok" } else { "error" },
+                None,
+                Some(&detail),
+            );
+            api(r)?;
+            println!("grant {grant_id} revoked");
         }
         Admin::RotateMaster => {
             let r = svc.rotate_master();
@@ -245,13 +383,23 @@ fn admin(svc: &Service, a: Admin) -> Result<()> {
         }
         Admin::ListKeys => {
             for k in api(svc.list_keys())? {
+                let holder = if k.master_label.is_empty() {
+                    "in the token".to_string()
+                } else {
+                    format!("master {}", k.master_label)
+                };
+                let rotation = match k.rotation_seconds {
+                    Some(p) => format!("\trotates every {p}s"),
+                    None => String::new(),
+                };
                 println!(
-                    "{}\tversions {:?}\tlatest {}\t{}\tmaster {}",
+                    "{}\tversions {:?}\tlatest {}\t{}\t{}\t{}{rotation}",
                     k.key_id,
                     k.versions,
                     k.latest,
                     if k.enabled { "enabled" } else { "disabled" },
-                    k.master_label
+                    k.spec,
+                    holder
                 );
             }
         }

@@ -1,6 +1,8 @@
 //! The service's own SQLite database: wrapped data keys, master key labels,
-//! client token hashes with their policies, and the audit log. It never holds
-//! a key value in the clear (nor a client token: only its SHA-256).
+//! the labels of HMAC keys kept in the token, per-key settings (key spec,
+//! rotation period), client token hashes with their policies, grants, and the
+//! audit log. It never holds a key value in the clear (nor a client token:
+//! only its SHA-256).
 
 use anyhow::{Context as _, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,6 +34,27 @@ CREATE TABLE IF NOT EXISTS clients (
     enabled      INTEGER NOT NULL DEFAULT 1,
     created_at   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mac_keys (
+    key_id     TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    label      TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    enabled    INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE IF NOT EXISTS key_settings (
+    key_id           TEXT PRIMARY KEY,
+    rotation_seconds INTEGER
+);
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id   TEXT PRIMARY KEY,
+    client     TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS grants_by_client ON grants (client, key_id);
 CREATE TABLE IF NOT EXISTS audit (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     time    INTEGER NOT NULL,
@@ -40,7 +63,8 @@ CREATE TABLE IF NOT EXISTS audit (
     version INTEGER,
     action  TEXT NOT NULL,
     result  TEXT NOT NULL,
-    remote  TEXT
+    remote  TEXT,
+    detail  TEXT
 );
 ";
 
@@ -73,6 +97,16 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.execute_batch(SCHEMA).context("creating the schema")?;
+    // Databases made before the audit table had `detail`.
+    let has_detail: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('audit') WHERE name = 'detail'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_detail == 0 {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN detail TEXT")
+            .context("adding audit.detail")?;
+    }
     Ok(conn)
 }
 
@@ -140,11 +174,228 @@ pub fn insert_dek(c: &Connection, d: &Dek) -> Result<()> {
     Ok(())
 }
 
+/// Enables or disables every version of `key_id` (data key or HMAC key);
+/// returns the number of versions changed.
 pub fn set_enabled(c: &Connection, key_id: &str, enabled: bool) -> Result<usize> {
-    Ok(c.execute(
+    let n = c.execute(
         "UPDATE deks SET enabled = ?2 WHERE key_id = ?1",
         params![key_id, enabled as i64],
+    )?;
+    let m = c.execute(
+        "UPDATE mac_keys SET enabled = ?2 WHERE key_id = ?1",
+        params![key_id, enabled as i64],
+    )?;
+    Ok(n + m)
+}
+
+/// One version of an HMAC key: the label of its object in the token.
+#[derive(Debug, Clone)]
+pub struct MacKey {
+    pub key_id: String,
+    pub version: u32,
+    pub label: String,
+    pub created_at: i64,
+    pub enabled: bool,
+}
+
+fn row_mac(r: &rusqlite::Row<'_>) -> rusqlite::Result<MacKey> {
+    Ok(MacKey {
+        key_id: r.get(0)?,
+        version: r.get(1)?,
+        label: r.get(2)?,
+        created_at: r.get(3)?,
+        enabled: r.get::<_, i64>(4)? != 0,
+    })
+}
+
+const MAC_COLS: &str = "key_id, version, label, created_at, enabled";
+
+/// One version of an HMAC key id, or the latest when `version` is None.
+pub fn get_mac(c: &Connection, key_id: &str, version: Option<u32>) -> Result<Option<MacKey>> {
+    let r = match version {
+        Some(v) => c
+            .query_row(
+                &format!("SELECT {MAC_COLS} FROM mac_keys WHERE key_id = ?1 AND version = ?2"),
+                params![key_id, v],
+                row_mac,
+            )
+            .optional()?,
+        None => c
+            .query_row(
+                &format!(
+                    "SELECT {MAC_COLS} FROM mac_keys WHERE key_id = ?1 ORDER BY version DESC LIMIT 1"
+                ),
+                params![key_id],
+                row_mac,
+            )
+            .optional()?,
+    };
+    Ok(r)
+}
+
+/// Every version of every HMAC key, by key id and version.
+pub fn all_macs(c: &Connection) -> Result<Vec<MacKey>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {MAC_COLS} FROM mac_keys ORDER BY key_id, version"
+    ))?;
+    let rows = st
+        .query_map([], row_mac)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn insert_mac(c: &Connection, m: &MacKey) -> Result<()> {
+    c.execute(
+        "INSERT INTO mac_keys (key_id, version, label, created_at, enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![m.key_id, m.version, m.label, m.created_at, m.enabled as i64],
+    )?;
+    Ok(())
+}
+
+/// The rotation period of `key_id` in seconds (None: no scheduled rotation).
+pub fn rotation_period(c: &Connection, key_id: &str) -> Result<Option<u64>> {
+    let v: Option<Option<i64>> = c
+        .query_row(
+            "SELECT rotation_seconds FROM key_settings WHERE key_id = ?1",
+            params![key_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.flatten().map(|s| s.max(0) as u64))
+}
+
+pub fn set_rotation_period(c: &Connection, key_id: &str, seconds: Option<u64>) -> Result<()> {
+    c.execute(
+        "INSERT INTO key_settings (key_id, rotation_seconds) VALUES (?1, ?2)
+         ON CONFLICT (key_id) DO UPDATE SET rotation_seconds = excluded.rotation_seconds",
+        params![key_id, seconds.map(|s| s as i64)],
+    )?;
+    Ok(())
+}
+
+/// Key ids with a rotation period: (key id, seconds).
+pub fn scheduled_rotations(c: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut st = c.prepare(
+        "SELECT key_id, rotation_seconds FROM key_settings WHERE rotation_seconds IS NOT NULL ORDER BY key_id",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// A grant: client `client` may use key `key_id` until `expires_at` (Unix
+/// seconds), unless revoked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Grant {
+    #[serde(rename = "GrantId")]
+    pub grant_id: String,
+    #[serde(rename = "GranteePrincipal")]
+    pub client: String,
+    #[serde(rename = "KeyId")]
+    pub key_id: String,
+    #[serde(rename = "CreatedAt")]
+    pub created_at: i64,
+    #[serde(rename = "ExpiresAt")]
+    pub expires_at: i64,
+    #[serde(rename = "RevokedAt")]
+    pub revoked_at: Option<i64>,
+}
+
+impl Grant {
+    /// In force at `now`: not revoked and not expired.
+    pub fn active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+fn row_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<Grant> {
+    Ok(Grant {
+        grant_id: r.get(0)?,
+        client: r.get(1)?,
+        key_id: r.get(2)?,
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+const GRANT_COLS: &str = "grant_id, client, key_id, created_at, expires_at, revoked_at";
+
+pub fn insert_grant(c: &Connection, g: &Grant) -> Result<()> {
+    c.execute(
+        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![
+            g.grant_id,
+            g.client,
+            g.key_id,
+            g.created_at,
+            g.expires_at,
+            g.revoked_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Grants, optionally only those of one client and/or one key id, oldest first.
+pub fn list_grants(
+    c: &Connection,
+    client: Option<&str>,
+    key_id: Option<&str>,
+) -> Result<Vec<Grant>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {GRANT_COLS} FROM grants
+         WHERE (?1 IS NULL OR client = ?1) AND (?2 IS NULL OR key_id = ?2)
+         ORDER BY created_at, grant_id"
+    ))?;
+    let rows = st
+        .query_map(params![client, key_id], row_grant)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The first grant in force at `now` for `client` on `key_id`.
+pub fn active_grant(c: &Connection, client: &str, key_id: &str, now: i64) -> Result<Option<Grant>> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT {GRANT_COLS} FROM grants
+             WHERE client = ?1 AND key_id = ?2 AND revoked_at IS NULL AND expires_at > ?3
+             ORDER BY expires_at DESC LIMIT 1"
+        ),
+        params![client, key_id, now],
+        row_grant,
+    )
+    .optional()?)
+}
+
+pub fn get_grant(c: &Connection, grant_id: &str) -> Result<Option<Grant>> {
+    Ok(c.query_row(
+        &format!("SELECT {GRANT_COLS} FROM grants WHERE grant_id = ?1"),
+        params![grant_id],
+        row_grant,
+    )
+    .optional()?)
+}
+
+/// Marks a grant revoked (once); returns whether a grant in force was revoked.
+pub fn revoke_grant(c: &Connection, grant_id: &str, now: i64) -> Result<usize> {
+    Ok(c.execute(
+        "UPDATE grants SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
+        params![grant_id, now],
     )?)
+}
+
+/// Whether a client of this name exists and is enabled.
+pub fn client_exists(c: &Connection, name: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT 1 FROM clients WHERE name = ?1 AND enabled = 1",
+        params![name],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some())
 }
 
 pub fn current_master(c: &Connection) -> Result<Option<(i64, String)>> {
@@ -238,12 +489,15 @@ pub struct AuditRecord<'a> {
     pub action: &'a str,
     pub result: &'a str,
     pub remote: Option<&'a str>,
+    /// What else the record needs: the grant that allowed a request, the
+    /// scheduler's reason. Never a key value.
+    pub detail: Option<&'a str>,
 }
 
 pub fn audit(c: &Connection, a: &AuditRecord<'_>) -> Result<()> {
     c.execute(
-        "INSERT INTO audit (time, client, key_id, version, action, result, remote) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![now(), a.client, a.key_id, a.version, a.action, a.result, a.remote],
+        "INSERT INTO audit (time, client, key_id, version, action, result, remote, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![now(), a.client, a.key_id, a.version, a.action, a.result, a.remote, a.detail],
     )?;
     Ok(())
 }
@@ -251,20 +505,22 @@ pub fn audit(c: &Connection, a: &AuditRecord<'_>) -> Result<()> {
 /// The last `n` audit records, oldest first, as text lines.
 pub fn audit_tail(c: &Connection, n: u32) -> Result<Vec<String>> {
     let mut st = c.prepare(
-        "SELECT time, client, COALESCE(key_id, '-'), COALESCE(CAST(version AS TEXT), '-'), action, result, COALESCE(remote, '-')
+        "SELECT time, client, COALESCE(key_id, '-'), COALESCE(CAST(version AS TEXT), '-'), action, result, COALESCE(remote, '-'), detail
          FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
     )?;
     let rows = st
         .query_map(params![n], |r| {
+            let detail: Option<String> = r.get(7)?;
             Ok(format!(
-                "{} client={} key={} version={} action={} result={} remote={}",
+                "{} client={} key={} version={} action={} result={} remote={}{}",
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?
+                r.get::<_, String>(6)?,
+                detail.map(|d| format!(" detail={d}")).unwrap_or_default()
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

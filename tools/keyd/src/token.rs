@@ -26,7 +26,7 @@
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
@@ -243,7 +243,7 @@ impl Token {
         Ok(!self.find_label(label)?.is_empty())
     }
 
-    /// The handle of the master key labelled `label`.
+    /// The handle of the secret key (master or HMAC key) labelled `label`.
     fn master(&mut self, label: &str) -> TResult<ObjectHandle> {
         if let Some(h) = self.handles.get(label) {
             return Ok(*h);
@@ -255,7 +255,7 @@ impl Token {
                 Ok(*h)
             }
             [] => Err(TokenError::Failed(format!(
-                "master key \"{label}\" is not in the token"
+                "key \"{label}\" is not in the token"
             ))),
             _ => Err(TokenError::Failed(format!(
                 "{} objects labelled \"{label}\" in the token",
@@ -322,6 +322,59 @@ impl Token {
         })?;
         self.handles.insert(label.to_string(), h);
         Ok(())
+    }
+
+    /// Generates an HMAC key in the token: CKK_GENERIC_SECRET (the key type
+    /// every token has for HMAC; Strongroom has no CKK_SHA256_HMAC), 32
+    /// bytes, token object, private, sensitive, never extractable, usable
+    /// only to sign and verify, and only with CKM_SHA256_HMAC.
+    pub fn create_hmac(&mut self, label: &str) -> TResult<()> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+            Attribute::AllowedMechanisms(vec![MechanismType::SHA256_HMAC]),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(label.as_bytes().to_vec()),
+        ];
+        let h = self.with("C_GenerateKey(CKM_GENERIC_SECRET_KEY_GEN)", |s| {
+            s.generate_key(&Mechanism::GenericSecretKeyGen, &template)
+        })?;
+        self.handles.insert(label.to_string(), h);
+        Ok(())
+    }
+
+    /// HMAC-SHA256 of `data` with the token key `label` (`C_Sign`).
+    pub fn mac(&mut self, label: &str, data: &[u8]) -> TResult<Vec<u8>> {
+        self.with_master(label, "C_Sign(CKM_SHA256_HMAC)", |s, h| {
+            s.sign(&Mechanism::Sha256Hmac, h, data)
+        })
+    }
+
+    /// Whether `mac` is the HMAC-SHA256 of `data` under the token key
+    /// `label`. The comparison is the token's (`C_Verify`, constant time in
+    /// Strongroom); a wrong MAC or a MAC of the wrong length is `false`.
+    pub fn verify_mac(&mut self, label: &str, data: &[u8], mac: &[u8]) -> TResult<bool> {
+        self.with_master(label, "C_Verify(CKM_SHA256_HMAC)", |s, h| {
+            match s.verify(&Mechanism::Sha256Hmac, h, data, mac) {
+                Ok(()) => Ok(true),
+                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// KWP-encrypts `plain` under master `label` (`C_Encrypt`).

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use strongroom_keyd::http::spawn_workers;
+use strongroom_keyd::server::Server;
 use strongroom_keyd::service::Service;
 use strongroom_keyd::store;
 use strongroom_keyd::token::Token;
@@ -123,11 +123,10 @@ fn kms(addr: SocketAddr, token: &str, action: &str, body: Value) -> (u16, Value)
     )
 }
 
-fn start(service: Service) -> (SocketAddr, Arc<tiny_http::Server>) {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
-    let addr = server.server_addr().to_ip().expect("ip listener");
-    spawn_workers(Arc::new(service), server.clone(), 2);
-    (addr, server)
+fn start(service: Service) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let server = Server::bind("127.0.0.1:0", None).expect("bind");
+    let addr = server.local_addr().expect("ip listener");
+    (addr, server.spawn(Arc::new(service)))
 }
 
 /// Every file under `dir`, concatenated per file.
