@@ -170,19 +170,6 @@ fn attr_bool(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -
 
 // ----- mechanisms --------------------------------------------------------------------
 
-fn gcm(iv: &[u8], aad: &[u8], tag_bits: CK_ULONG) -> Mech {
-    let (mut iv, mut aad) = (iv.to_vec(), aad.to_vec());
-    let p = CK_GCM_PARAMS {
-        pIv: ptr_of(&mut iv),
-        ulIvLen: iv.len() as CK_ULONG,
-        ulIvBits: (iv.len() * 8) as CK_ULONG,
-        pAAD: ptr_of(&mut aad),
-        ulAADLen: aad.len() as CK_ULONG,
-        ulTagBits: tag_bits,
-    };
-    Mech::with(CKM_AES_GCM, &p, vec![iv, aad])
-}
-
 fn ctr(counter_block: &[u8], bits: CK_ULONG) -> Mech {
     let mut cb = [0u8; 16];
     cb.copy_from_slice(counter_block);
@@ -343,17 +330,7 @@ fn verify(
     if rv != CKR_OK {
         return rv;
     }
-    let (mut d, mut g) = (data.to_vec(), sig.to_vec());
-    // SAFETY: both buffers outlive the call.
-    unsafe {
-        C_Verify(
-            s,
-            ptr_of(&mut d),
-            d.len() as CK_ULONG,
-            ptr_of(&mut g),
-            g.len() as CK_ULONG,
-        )
-    }
+    common::verify(s, data, sig)
 }
 
 fn verify_parts(

@@ -97,17 +97,7 @@ fn verify(
     if rv != CKR_OK {
         return rv;
     }
-    let (mut d, mut g) = (data.to_vec(), sig.to_vec());
-    // SAFETY: both buffers outlive the call.
-    unsafe {
-        C_Verify(
-            s,
-            ptr_of(&mut d),
-            d.len() as CK_ULONG,
-            ptr_of(&mut g),
-            g.len() as CK_ULONG,
-        )
-    }
+    common::verify(s, data, sig)
 }
 
 #[test]

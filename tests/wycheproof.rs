@@ -471,16 +471,7 @@ fn take_value(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> Outcome {
 // ----- mechanisms --------------------------------------------------------------------
 
 fn gcm(iv: &[u8], aad: &[u8], tag_bits: usize) -> Mech {
-    let (mut iv, mut aad) = (iv.to_vec(), aad.to_vec());
-    let p = CK_GCM_PARAMS {
-        pIv: ptr_of(&mut iv),
-        ulIvLen: iv.len() as CK_ULONG,
-        ulIvBits: (iv.len() * 8) as CK_ULONG,
-        pAAD: ptr_of(&mut aad),
-        ulAADLen: aad.len() as CK_ULONG,
-        ulTagBits: tag_bits as CK_ULONG,
-    };
-    Mech::with(CKM_AES_GCM, &p, vec![iv, aad])
+    common::gcm(iv, aad, tag_bits as CK_ULONG)
 }
 
 fn mac_general(ty: CK_MECHANISM_TYPE, len: usize) -> Mech {

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 use cryptoki_sys::*;
+use std::collections::BTreeSet;
 use std::ffi::c_void;
 use std::ptr::null_mut;
 use std::sync::{Mutex, MutexGuard};
@@ -287,6 +288,20 @@ impl Mech {
     }
 }
 
+/// CKM_AES_GCM with a CK_GCM_PARAMS over copies of `iv` and `aad`.
+pub fn gcm(iv: &[u8], aad: &[u8], tag_bits: CK_ULONG) -> Mech {
+    let (mut iv, mut aad) = (iv.to_vec(), aad.to_vec());
+    let p = CK_GCM_PARAMS {
+        pIv: ptr_of(&mut iv),
+        ulIvLen: iv.len() as CK_ULONG,
+        ulIvBits: (iv.len() * 8) as CK_ULONG,
+        pAAD: ptr_of(&mut aad),
+        ulAADLen: aad.len() as CK_ULONG,
+        ulTagBits: tag_bits,
+    };
+    Mech::with(CKM_AES_GCM, &p, vec![iv, aad])
+}
+
 // ----- the two-call convention ---------------------------------------------------
 
 /// C_Encrypt, C_Decrypt, C_Sign, C_Digest, C_EncryptUpdate...
@@ -347,4 +362,383 @@ pub fn two_call_final(s: CK_SESSION_HANDLE, f: FinalFn) -> Result<Vec<u8>, CK_RV
     let rv = unsafe { f(s, out.as_mut_ptr(), &mut n) };
     out.truncate(n as usize);
     res(rv, out)
+}
+
+// ----- more wrappers (conformance and stress tests) --------------------------------
+
+/// A token with an SO PIN and a user PIN, and no session open (so nobody is
+/// logged in: closing the last session logs out).
+pub fn token() -> Fixture {
+    let f = Fixture::new();
+    assert_eq!(close(f.s), CKR_OK);
+    f
+}
+
+pub fn open(flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE, CK_RV> {
+    let mut h = 0;
+    // SAFETY: `h` is a valid out-pointer.
+    let rv = unsafe { C_OpenSession(SLOT, flags, null_mut(), None, &mut h) };
+    res(rv, h)
+}
+
+#[track_caller]
+pub fn must_open(flags: CK_FLAGS) -> CK_SESSION_HANDLE {
+    open(flags).unwrap_or_else(|rv| panic!("C_OpenSession returned {rv:#x}"))
+}
+
+pub fn close(h: CK_SESSION_HANDLE) -> CK_RV {
+    // SAFETY: plain value argument.
+    unsafe { C_CloseSession(h) }
+}
+
+pub fn logout(h: CK_SESSION_HANDLE) -> CK_RV {
+    // SAFETY: plain value argument.
+    unsafe { C_Logout(h) }
+}
+
+pub fn session_info(h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO, CK_RV> {
+    // SAFETY: CK_SESSION_INFO is plain data; zero is a valid value.
+    let mut info: CK_SESSION_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    let rv = unsafe { C_GetSessionInfo(h, &mut info) };
+    res(rv, info)
+}
+
+#[track_caller]
+pub fn state(h: CK_SESSION_HANDLE) -> CK_STATE {
+    session_info(h)
+        .unwrap_or_else(|rv| panic!("C_GetSessionInfo returned {rv:#x}"))
+        .state
+}
+
+pub fn token_info() -> CK_TOKEN_INFO {
+    // SAFETY: CK_TOKEN_INFO is plain data; zero is a valid value.
+    let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    ck(unsafe { C_GetTokenInfo(SLOT, &mut info) }, "C_GetTokenInfo");
+    info
+}
+
+/// How a call with a §5.2 output is made.
+#[derive(Clone, Copy, Debug)]
+pub enum Out {
+    /// NULL buffer: a length query.
+    Query,
+    /// A buffer of this many bytes (never a NULL pointer, even for 0).
+    Cap(usize),
+    /// A buffer but a NULL length pointer.
+    NoLen,
+}
+
+/// What a call with a §5.2 output gave back.
+pub struct Got {
+    pub rv: CK_RV,
+    pub len: CK_ULONG,
+    /// The whole buffer handed in (filled with 0xAB before the call),
+    /// truncated to `len` on success.
+    pub buf: Vec<u8>,
+}
+
+/// Output buffer and length for `out`; the buffer is 0xAB-filled.
+pub fn out_buffer(out: Out) -> (Vec<u8>, CK_ULONG) {
+    match out {
+        Out::Query => (vec![0xAB; 1], 0),
+        Out::Cap(n) => (vec![0xAB; n.max(1)], n as CK_ULONG),
+        Out::NoLen => (vec![0xAB; 1024], 1024),
+    }
+}
+
+pub fn finish(rv: CK_RV, len: CK_ULONG, mut buf: Vec<u8>, out: Out) -> Got {
+    if rv == CKR_OK && matches!(out, Out::Cap(_)) {
+        buf.truncate(len as usize);
+    }
+    Got { rv, len, buf }
+}
+
+/// Makes one call with a §5.2 output as `out` says: `f` gets the output
+/// pointer (NULL for a query) and the length pointer (NULL for
+/// [`Out::NoLen`]).
+pub fn with_out(out: Out, f: impl FnOnce(*mut CK_BYTE, *mut CK_ULONG) -> CK_RV) -> Got {
+    let (mut buf, mut len) = out_buffer(out);
+    let p = match out {
+        Out::Query => null_mut(),
+        _ => buf.as_mut_ptr(),
+    };
+    let plen: *mut CK_ULONG = match out {
+        Out::NoLen => null_mut(),
+        _ => &mut len,
+    };
+    let rv = f(p, plen);
+    finish(rv, len, buf, out)
+}
+
+/// C_Encrypt, C_Decrypt, C_EncryptUpdate, C_DecryptUpdate, C_Digest, C_Sign.
+pub fn call(f: OutFn, s: CK_SESSION_HANDLE, data: &[u8], out: Out) -> Got {
+    let mut input = data.to_vec();
+    with_out(out, |p, plen| {
+        // SAFETY: the input outlives the call; `p` is NULL or holds `*plen`
+        // bytes; `plen` is NULL or valid.
+        unsafe { f(s, ptr_of(&mut input), input.len() as CK_ULONG, p, plen) }
+    })
+}
+
+/// C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal.
+pub fn call_final(f: FinalFn, s: CK_SESSION_HANDLE, out: Out) -> Got {
+    // SAFETY: `p` is NULL or holds `*plen` bytes; `plen` is NULL or valid.
+    with_out(out, |p, plen| unsafe { f(s, p, plen) })
+}
+
+pub type PartFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG) -> CK_RV;
+pub type InitFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV;
+
+/// C_DigestUpdate, C_SignUpdate, C_VerifyUpdate.
+pub fn part(f: PartFn, s: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
+    let mut input = data.to_vec();
+    // SAFETY: the input outlives the call.
+    unsafe { f(s, ptr_of(&mut input), input.len() as CK_ULONG) }
+}
+
+pub fn init(f: InitFn, s: CK_SESSION_HANDLE, m: &mut Mech, k: CK_OBJECT_HANDLE) -> CK_RV {
+    // SAFETY: the mechanism outlives the call.
+    unsafe { f(s, m.ptr(), k) }
+}
+
+pub fn init_null(f: InitFn, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE) -> CK_RV {
+    // SAFETY: a NULL mechanism is a defined argument (v3.0: cancel).
+    unsafe { f(s, null_mut(), k) }
+}
+
+pub fn digest_init(s: CK_SESSION_HANDLE, ty: CK_MECHANISM_TYPE) -> CK_RV {
+    let mut m = Mech::plain(ty);
+    // SAFETY: the mechanism outlives the call.
+    unsafe { C_DigestInit(s, m.ptr()) }
+}
+
+pub fn verify(s: CK_SESSION_HANDLE, data: &[u8], sig: &[u8]) -> CK_RV {
+    let (mut d, mut g) = (data.to_vec(), sig.to_vec());
+    // SAFETY: both buffers outlive the call.
+    unsafe {
+        C_Verify(
+            s,
+            ptr_of(&mut d),
+            d.len() as CK_ULONG,
+            ptr_of(&mut g),
+            g.len() as CK_ULONG,
+        )
+    }
+}
+
+pub fn verify_final(s: CK_SESSION_HANDLE, sig: &[u8]) -> CK_RV {
+    let mut g = sig.to_vec();
+    // SAFETY: the buffer outlives the call.
+    unsafe { C_VerifyFinal(s, ptr_of(&mut g), g.len() as CK_ULONG) }
+}
+
+#[track_caller]
+pub fn ok(g: Got, what: &str) -> Vec<u8> {
+    assert_eq!(g.rv, CKR_OK, "{what} returned {:#x}", g.rv);
+    g.buf
+}
+
+pub fn generate(
+    s: CK_SESSION_HANDLE,
+    ty: CK_MECHANISM_TYPE,
+    mut t: Tmpl,
+) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+    let mut m = Mech::plain(ty);
+    let (p, n) = t.ptr();
+    let mut h = 0;
+    // SAFETY: mechanism, template and out-pointer outlive the call.
+    let rv = unsafe { C_GenerateKey(s, m.ptr(), p, n, &mut h) };
+    res(rv, h)
+}
+
+/// A public session AES-128 key; `extra` adds attributes (no duplicates).
+#[track_caller]
+pub fn aes(s: CK_SESSION_HANDLE, extra: Tmpl) -> CK_OBJECT_HANDLE {
+    let mut t = extra
+        .bool(CKA_TOKEN, false)
+        .bool(CKA_PRIVATE, false)
+        .ulong(CKA_VALUE_LEN, 16);
+    let types: Vec<_> = t.attrs.iter().map(|a| a.type_).collect();
+    for usage in [CKA_ENCRYPT, CKA_DECRYPT] {
+        if !types.contains(&usage) {
+            t = t.bool(usage, true);
+        }
+    }
+    generate(s, CKM_AES_KEY_GEN, t)
+        .unwrap_or_else(|rv| panic!("C_GenerateKey(AES) returned {rv:#x}"))
+}
+
+pub fn key_pair(
+    s: CK_SESSION_HANDLE,
+    ty: CK_MECHANISM_TYPE,
+    mut public: Tmpl,
+    mut private: Tmpl,
+) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
+    let mut m = Mech::plain(ty);
+    let ((pp, pn), (qp, qn)) = (public.ptr(), private.ptr());
+    let (mut a, mut b) = (0, 0);
+    // SAFETY: mechanism, templates and out-pointers outlive the call.
+    let rv = unsafe { C_GenerateKeyPair(s, m.ptr(), pp, pn, qp, qn, &mut a, &mut b) };
+    res(rv, (a, b))
+}
+
+/// A public session RSA key pair of `bits`. pkcs11test generates 1024-bit
+/// pairs; this token generates 2048-4096 (C_GetMechanismInfo says so, and
+/// 1024 gets CKR_KEY_SIZE_RANGE: see generate_key_and_key_pair_arguments).
+#[track_caller]
+pub fn rsa(
+    s: CK_SESSION_HANDLE,
+    bits: CK_ULONG,
+    public: Tmpl,
+    private: Tmpl,
+) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+    key_pair(
+        s,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        public
+            .ulong(CKA_MODULUS_BITS, bits)
+            .bytes(CKA_PUBLIC_EXPONENT, &[1, 0, 1])
+            .bool(CKA_TOKEN, false)
+            .bool(CKA_PRIVATE, false),
+        private.bool(CKA_TOKEN, false).bool(CKA_PRIVATE, false),
+    )
+    .unwrap_or_else(|rv| panic!("C_GenerateKeyPair(RSA) returned {rv:#x}"))
+}
+
+/// A P-256 key pair for signing.
+#[track_caller]
+pub fn p256(s: CK_SESSION_HANDLE) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+    key_pair(
+        s,
+        CKM_EC_KEY_PAIR_GEN,
+        Tmpl::new()
+            .bytes(
+                CKA_EC_PARAMS,
+                &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            )
+            .bool(CKA_VERIFY, true)
+            .bool(CKA_TOKEN, false),
+        Tmpl::new().bool(CKA_SIGN, true).bool(CKA_TOKEN, false),
+    )
+    .unwrap_or_else(|rv| panic!("C_GenerateKeyPair(EC) returned {rv:#x}"))
+}
+
+/// A generic secret for HMAC, as pkcs11test makes it.
+#[track_caller]
+pub fn hmac_key(s: CK_SESSION_HANDLE, value: &[u8]) -> CK_OBJECT_HANDLE {
+    create(
+        s,
+        Tmpl::new()
+            .ulong(CKA_CLASS, CKO_SECRET_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET)
+            .bool(CKA_TOKEN, false)
+            .bool(CKA_PRIVATE, false)
+            .bool(CKA_SIGN, true)
+            .bool(CKA_VERIFY, true)
+            .bytes(CKA_VALUE, value),
+    )
+    .unwrap_or_else(|rv| panic!("C_CreateObject(generic secret) returned {rv:#x}"))
+}
+
+/// One attribute with a buffer of `cap` bytes: (rv, ulValueLen, value).
+pub fn get_raw(
+    s: CK_SESSION_HANDLE,
+    o: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+    cap: usize,
+) -> (CK_RV, CK_ULONG, Vec<u8>) {
+    let mut buf = vec![0u8; cap.max(1)];
+    let mut a = CK_ATTRIBUTE {
+        type_: ty,
+        pValue: buf.as_mut_ptr() as *mut c_void,
+        ulValueLen: cap as CK_ULONG,
+    };
+    // SAFETY: one attribute whose buffer holds `cap` bytes.
+    let rv = unsafe { C_GetAttributeValue(s, o, &mut a, 1) };
+    if rv == CKR_OK {
+        buf.truncate(a.ulValueLen as usize);
+    }
+    (rv, a.ulValueLen, buf)
+}
+
+/// One attribute's value, or the code.
+pub fn get(
+    s: CK_SESSION_HANDLE,
+    o: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+) -> Result<Vec<u8>, CK_RV> {
+    let (rv, _, v) = get_raw(s, o, ty, 4096);
+    res(rv, v)
+}
+
+#[track_caller]
+pub fn get_bool(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> bool {
+    let v = get(s, o, ty).unwrap_or_else(|rv| panic!("attribute {ty:#x}: {rv:#x}"));
+    assert_eq!(v.len(), 1);
+    v[0] != CK_FALSE
+}
+
+pub fn set(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, mut t: Tmpl) -> CK_RV {
+    let (p, n) = t.ptr();
+    // SAFETY: the template outlives the call.
+    unsafe { C_SetAttributeValue(s, o, p, n) }
+}
+
+pub fn copy(
+    s: CK_SESSION_HANDLE,
+    o: CK_OBJECT_HANDLE,
+    mut t: Tmpl,
+) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+    let (p, n) = t.ptr();
+    let mut h = 0;
+    // SAFETY: the template and out-pointer outlive the call.
+    let rv = unsafe { C_CopyObject(s, o, p, n, &mut h) };
+    res(rv, h)
+}
+
+pub fn destroy(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> CK_RV {
+    // SAFETY: plain value arguments.
+    unsafe { C_DestroyObject(s, o) }
+}
+
+/// Every handle a search finds, fetched `stride` at a time.
+#[track_caller]
+pub fn find(s: CK_SESSION_HANDLE, mut t: Tmpl, stride: usize) -> BTreeSet<CK_OBJECT_HANDLE> {
+    let (p, n) = t.ptr();
+    // SAFETY: the template outlives the call.
+    ck(unsafe { C_FindObjectsInit(s, p, n) }, "C_FindObjectsInit");
+    let mut out = BTreeSet::new();
+    loop {
+        let mut buf = vec![0 as CK_OBJECT_HANDLE; stride];
+        let mut count = 0;
+        // SAFETY: `buf` holds `stride` handles.
+        ck(
+            unsafe { C_FindObjects(s, buf.as_mut_ptr(), stride as CK_ULONG, &mut count) },
+            "C_FindObjects",
+        );
+        if count == 0 {
+            break;
+        }
+        out.extend(&buf[..count as usize]);
+    }
+    // SAFETY: plain value argument.
+    ck(unsafe { C_FindObjectsFinal(s) }, "C_FindObjectsFinal");
+    out
+}
+
+pub fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    getrandom::fill(&mut v).expect("getrandom");
+    v
+}
+
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    let s = open_rw();
+    ck(digest_init(s, CKM_SHA256), "C_DigestInit");
+    let d = ok(call(C_Digest, s, data, Out::Cap(32)), "C_Digest");
+    assert_eq!(close(s), CKR_OK);
+    d
 }
