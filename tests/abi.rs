@@ -1,46 +1,32 @@
 //! Ring 2: in-process tests of the C ABI. Every test calls the exported
 //! `C_*` functions directly and asserts exact `CK_RV` codes.
 //!
-//! The module state is process-global, so every test takes [`LOCK`], points
-//! `STRONGROOM_STORE` at a fresh temporary directory and finalizes the module
-//! when its [`Fixture`] drops (also on panic).
+//! The module state is process-global, so every test gets a fresh store
+//! (`tests/common/mod.rs`: it holds the test lock, points `STRONGROOM_STORE`
+//! at a fresh temporary directory and finalizes the module when it drops,
+//! also on panic).
 
+mod common;
+
+use common::{init_pin, init_token, label32, login, Store, SO_PIN, USER_PIN};
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::null_mut;
-use std::sync::{Mutex, MutexGuard};
 use strongroom_pkcs11::ffi::exports::*;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-const SO_PIN: &[u8] = b"so-pin-1234";
-const USER_PIN: &[u8] = b"user-pin-1234";
 const RO: CK_FLAGS = CKF_SERIAL_SESSION;
 const RW: CK_FLAGS = CKF_SERIAL_SESSION | CKF_RW_SESSION;
 
 /// One test's module: a fresh store, finalized on drop.
 struct Fixture {
-    _dir: tempfile::TempDir,
-    _lock: MutexGuard<'static, ()>,
+    _store: Store,
 }
 
 impl Fixture {
     /// Takes the lock and configures a fresh store, without initializing.
     fn uninitialized(max_failures: u32) -> Fixture {
-        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        // A previous test that failed before its fixture existed may have
-        // left the module initialized; start from a clean state.
-        // SAFETY: NULL is the only valid argument.
-        unsafe { C_Finalize(null_mut()) };
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("STRONGROOM_STORE", dir.path().join("store"));
-        std::env::set_var("STRONGROOM_KDF_MEMORY_KIB", "64");
-        std::env::set_var("STRONGROOM_KDF_ITERATIONS", "1");
+        let store = Store::fresh();
         std::env::set_var("STRONGROOM_MAX_PIN_FAILURES", max_failures.to_string());
-        Fixture {
-            _dir: dir,
-            _lock: lock,
-        }
+        Fixture { _store: store }
     }
 
     fn new() -> Fixture {
@@ -66,33 +52,7 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // SAFETY: NULL is the only valid argument; the result is irrelevant.
-        unsafe { C_Finalize(null_mut()) };
-    }
-}
-
 // ----- small wrappers -------------------------------------------------------
-
-fn label32(s: &str) -> [u8; 32] {
-    let mut l = [b' '; 32];
-    l[..s.len()].copy_from_slice(s.as_bytes());
-    l
-}
-
-fn init_token(slot: CK_SLOT_ID, so_pin: &[u8], label: &str) -> CK_RV {
-    let mut l = label32(label);
-    // SAFETY: the PIN and the 32-byte label outlive the call.
-    unsafe {
-        C_InitToken(
-            slot,
-            so_pin.as_ptr() as *mut u8,
-            so_pin.len() as CK_ULONG,
-            l.as_mut_ptr(),
-        )
-    }
-}
 
 fn open(slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE, CK_RV> {
     let mut h = 0;
@@ -110,19 +70,9 @@ fn close(h: CK_SESSION_HANDLE) -> CK_RV {
     unsafe { C_CloseSession(h) }
 }
 
-fn login(h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
-    // SAFETY: the PIN outlives the call.
-    unsafe { C_Login(h, user, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
-}
-
 fn logout(h: CK_SESSION_HANDLE) -> CK_RV {
     // SAFETY: plain value arguments.
     unsafe { C_Logout(h) }
-}
-
-fn init_pin(h: CK_SESSION_HANDLE, pin: &[u8]) -> CK_RV {
-    // SAFETY: the PIN outlives the call.
-    unsafe { C_InitPIN(h, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
 }
 
 fn set_pin(h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> CK_RV {

@@ -7,21 +7,16 @@
 //! and multi-part), C_Sign/C_Verify, C_Digest, C_WrapKey/C_UnwrapKey and
 //! C_DeriveKey, comparing every output byte for byte.
 //!
-//! The module state is process-global: every test holds [`LOCK`], gets a
-//! fresh store in a temporary directory and finalizes the module when its
-//! [`Fixture`] drops (also on panic).
+//! The fixture (fresh store, token, logged-in session) and the template,
+//! mechanism and two-call helpers are shared: see `tests/common/mod.rs`.
 
+mod common;
+
+use common::*;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::null_mut;
-use std::sync::{Mutex, MutexGuard};
 use strongroom_pkcs11::ffi::exports::*;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-const SO_PIN: &[u8] = b"so-pin-kat-1234";
-const USER_PIN: &[u8] = b"user-pin-kat-1234";
-const SLOT: CK_SLOT_ID = 0;
 
 /// DER OID of P-256 (prime256v1), as CKA_EC_PARAMS.
 const P256_PARAMS: &str = "06082a8648ce3d030107";
@@ -85,186 +80,13 @@ fn h(s: &str) -> Vec<u8> {
     hex::decode(s).expect("hex literal")
 }
 
-// ----- fixture -------------------------------------------------------------------
-
-/// One test's module: a fresh store with an initialised token, a user PIN and
-/// a read-write session logged in as the user. Finalized on drop.
-struct Fixture {
-    s: CK_SESSION_HANDLE,
-    _dir: tempfile::TempDir,
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: NULL is the only valid argument; a stale module is closed.
-        unsafe { C_Finalize(null_mut()) };
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("STRONGROOM_STORE", dir.path().join("store"));
-        std::env::set_var("STRONGROOM_KDF_MEMORY_KIB", "64");
-        std::env::set_var("STRONGROOM_KDF_ITERATIONS", "1");
-        std::env::remove_var("STRONGROOM_CONF");
-        // SAFETY: NULL arguments are allowed.
-        ck(unsafe { C_Initialize(null_mut()) }, "C_Initialize");
-        let mut label = [b' '; 32];
-        label[..3].copy_from_slice(b"kat");
-        // SAFETY: PIN and 32-byte label outlive the call.
-        ck(
-            unsafe {
-                C_InitToken(
-                    SLOT,
-                    SO_PIN.as_ptr() as *mut u8,
-                    SO_PIN.len() as CK_ULONG,
-                    label.as_mut_ptr(),
-                )
-            },
-            "C_InitToken",
-        );
-        let s = open_rw();
-        ck(login(s, CKU_SO, SO_PIN), "C_Login(SO)");
-        // SAFETY: the PIN outlives the call.
-        ck(
-            unsafe { C_InitPIN(s, USER_PIN.as_ptr() as *mut u8, USER_PIN.len() as CK_ULONG) },
-            "C_InitPIN",
-        );
-        // SAFETY: plain value argument.
-        ck(unsafe { C_Logout(s) }, "C_Logout(SO)");
-        ck(login(s, CKU_USER, USER_PIN), "C_Login(USER)");
-        Fixture {
-            s,
-            _dir: dir,
-            _lock: lock,
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // SAFETY: NULL is the only valid argument; the result is irrelevant.
-        unsafe { C_Finalize(null_mut()) };
-    }
-}
-
-fn open_rw() -> CK_SESSION_HANDLE {
-    let mut s = 0;
-    // SAFETY: `s` is a valid out-pointer.
-    ck(
-        unsafe {
-            C_OpenSession(
-                SLOT,
-                CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                null_mut(),
-                None,
-                &mut s,
-            )
-        },
-        "C_OpenSession",
-    );
-    s
-}
-
-fn login(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
-    // SAFETY: the PIN outlives the call.
-    unsafe { C_Login(s, user, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
-}
-
-#[track_caller]
-fn ck(rv: CK_RV, what: &str) {
-    assert_eq!(rv, CKR_OK, "{what} returned {rv:#x}");
-}
-
-fn res<T>(rv: CK_RV, v: T) -> Result<T, CK_RV> {
-    if rv == CKR_OK {
-        Ok(v)
-    } else {
-        Err(rv)
-    }
-}
-
 // ----- templates ----------------------------------------------------------------------
-
-/// An attribute template that owns the memory its `CK_ATTRIBUTE`s point to.
-#[derive(Default)]
-struct Tmpl {
-    attrs: Vec<CK_ATTRIBUTE>,
-    bytes: Vec<Box<[u8]>>,
-    nested: Vec<Box<[CK_ATTRIBUTE]>>,
-}
-
-impl Tmpl {
-    fn new() -> Tmpl {
-        Tmpl::default()
-    }
-
-    fn raw(mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) -> Tmpl {
-        let mut b = v.into_boxed_slice();
-        self.attrs.push(CK_ATTRIBUTE {
-            type_: ty,
-            pValue: if b.is_empty() {
-                null_mut()
-            } else {
-                b.as_mut_ptr() as *mut c_void
-            },
-            ulValueLen: b.len() as CK_ULONG,
-        });
-        self.bytes.push(b);
-        self
-    }
-
-    fn bool(self, ty: CK_ATTRIBUTE_TYPE, v: bool) -> Tmpl {
-        self.raw(ty, vec![if v { CK_TRUE } else { CK_FALSE }])
-    }
-
-    fn ulong(self, ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Tmpl {
-        self.raw(ty, v.to_ne_bytes().to_vec())
-    }
-
-    fn bytes(self, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Tmpl {
-        self.raw(ty, v.to_vec())
-    }
-
-    fn mechs(self, ty: CK_ATTRIBUTE_TYPE, m: &[CK_MECHANISM_TYPE]) -> Tmpl {
-        self.raw(ty, m.iter().flat_map(|x| x.to_ne_bytes()).collect())
-    }
-
-    /// An attribute whose value is another template (CKA_WRAP_TEMPLATE...).
-    fn template(mut self, ty: CK_ATTRIBUTE_TYPE, inner: Tmpl) -> Tmpl {
-        let Tmpl {
-            attrs,
-            bytes,
-            nested,
-        } = inner;
-        let mut arr = attrs.into_boxed_slice();
-        self.attrs.push(CK_ATTRIBUTE {
-            type_: ty,
-            pValue: arr.as_mut_ptr() as *mut c_void,
-            ulValueLen: (arr.len() * std::mem::size_of::<CK_ATTRIBUTE>()) as CK_ULONG,
-        });
-        self.bytes.extend(bytes);
-        self.nested.extend(nested);
-        self.nested.push(arr);
-        self
-    }
-
-    fn ptr(&mut self) -> (*mut CK_ATTRIBUTE, CK_ULONG) {
-        (self.attrs.as_mut_ptr(), self.attrs.len() as CK_ULONG)
-    }
-}
 
 fn secret(key_type: CK_KEY_TYPE, value: &[u8]) -> Tmpl {
     Tmpl::new()
         .ulong(CKA_CLASS, CKO_SECRET_KEY)
         .ulong(CKA_KEY_TYPE, key_type)
         .bytes(CKA_VALUE, value)
-}
-
-fn create(s: CK_SESSION_HANDLE, mut t: Tmpl) -> Result<CK_OBJECT_HANDLE, CK_RV> {
-    let (p, n) = t.ptr();
-    let mut o = 0;
-    // SAFETY: the template and out-pointer outlive the call.
-    let rv = unsafe { C_CreateObject(s, p, n, &mut o) };
-    res(rv, o)
 }
 
 #[track_caller]
@@ -348,84 +170,6 @@ fn attr_bool(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -
 
 // ----- mechanisms --------------------------------------------------------------------
 
-/// A mechanism with an owned parameter block.
-struct Mech {
-    ty: CK_MECHANISM_TYPE,
-    param: Vec<u8>,
-    /// Buffers the parameter structure points into.
-    _keep: Vec<Vec<u8>>,
-    raw: CK_MECHANISM,
-}
-
-impl Mech {
-    fn plain(ty: CK_MECHANISM_TYPE) -> Mech {
-        Mech {
-            ty,
-            param: Vec::new(),
-            _keep: Vec::new(),
-            raw: CK_MECHANISM {
-                mechanism: ty,
-                pParameter: null_mut(),
-                ulParameterLen: 0,
-            },
-        }
-    }
-
-    fn bytes(ty: CK_MECHANISM_TYPE, p: &[u8]) -> Mech {
-        Mech {
-            param: p.to_vec(),
-            ..Mech::plain(ty)
-        }
-    }
-
-    /// A parameter structure `T` (copied); `keep` holds what it points to.
-    fn with<T: Copy>(ty: CK_MECHANISM_TYPE, p: &T, keep: Vec<Vec<u8>>) -> Mech {
-        // SAFETY: T is a plain-old-data PKCS#11 parameter structure.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(p as *const T as *const u8, std::mem::size_of::<T>())
-        };
-        Mech {
-            param: bytes.to_vec(),
-            _keep: keep,
-            ..Mech::plain(ty)
-        }
-    }
-
-    fn ptr(&mut self) -> *mut CK_MECHANISM {
-        self.raw = CK_MECHANISM {
-            mechanism: self.ty,
-            pParameter: if self.param.is_empty() {
-                null_mut()
-            } else {
-                self.param.as_mut_ptr() as *mut c_void
-            },
-            ulParameterLen: self.param.len() as CK_ULONG,
-        };
-        &mut self.raw
-    }
-}
-
-fn ptr_of(v: &mut [u8]) -> *mut u8 {
-    if v.is_empty() {
-        null_mut()
-    } else {
-        v.as_mut_ptr()
-    }
-}
-
-fn gcm(iv: &[u8], aad: &[u8], tag_bits: CK_ULONG) -> Mech {
-    let (mut iv, mut aad) = (iv.to_vec(), aad.to_vec());
-    let p = CK_GCM_PARAMS {
-        pIv: ptr_of(&mut iv),
-        ulIvLen: iv.len() as CK_ULONG,
-        ulIvBits: (iv.len() * 8) as CK_ULONG,
-        pAAD: ptr_of(&mut aad),
-        ulAADLen: aad.len() as CK_ULONG,
-        ulTagBits: tag_bits,
-    };
-    Mech::with(CKM_AES_GCM, &p, vec![iv, aad])
-}
-
 fn ctr(counter_block: &[u8], bits: CK_ULONG) -> Mech {
     let mut cb = [0u8; 16];
     cb.copy_from_slice(counter_block);
@@ -475,63 +219,6 @@ fn ecdh(public: &[u8]) -> Mech {
 }
 
 // ----- operations ----------------------------------------------------------------------
-
-type OutFn = unsafe extern "C" fn(
-    CK_SESSION_HANDLE,
-    *mut CK_BYTE,
-    CK_ULONG,
-    *mut CK_BYTE,
-    *mut CK_ULONG,
-) -> CK_RV;
-type FinalFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG) -> CK_RV;
-
-/// The §5.2 two-call convention: ask for the length, then fetch.
-fn two_call(s: CK_SESSION_HANDLE, f: OutFn, data: &[u8]) -> Result<Vec<u8>, CK_RV> {
-    let mut input = data.to_vec();
-    let mut n: CK_ULONG = 0;
-    // SAFETY: input outlives the call; NULL output asks for the length.
-    let rv = unsafe {
-        f(
-            s,
-            ptr_of(&mut input),
-            input.len() as CK_ULONG,
-            null_mut(),
-            &mut n,
-        )
-    };
-    if rv != CKR_OK {
-        return Err(rv);
-    }
-    // Never NULL: a NULL output would be another length query.
-    let mut out = vec![0u8; (n as usize).max(1)];
-    // SAFETY: `out` holds at least `n` bytes.
-    let rv = unsafe {
-        f(
-            s,
-            ptr_of(&mut input),
-            input.len() as CK_ULONG,
-            out.as_mut_ptr(),
-            &mut n,
-        )
-    };
-    out.truncate(n as usize);
-    res(rv, out)
-}
-
-fn two_call_final(s: CK_SESSION_HANDLE, f: FinalFn) -> Result<Vec<u8>, CK_RV> {
-    let mut n: CK_ULONG = 0;
-    // SAFETY: NULL output asks for the length.
-    let rv = unsafe { f(s, null_mut(), &mut n) };
-    if rv != CKR_OK {
-        return Err(rv);
-    }
-    // Never NULL: a NULL output would be another length query.
-    let mut out = vec![0u8; (n as usize).max(1)];
-    // SAFETY: `out` holds at least `n` bytes.
-    let rv = unsafe { f(s, out.as_mut_ptr(), &mut n) };
-    out.truncate(n as usize);
-    res(rv, out)
-}
 
 fn encrypt_init(s: CK_SESSION_HANDLE, m: &mut Mech, k: CK_OBJECT_HANDLE) -> CK_RV {
     // SAFETY: the mechanism outlives the call.
@@ -643,17 +330,7 @@ fn verify(
     if rv != CKR_OK {
         return rv;
     }
-    let (mut d, mut g) = (data.to_vec(), sig.to_vec());
-    // SAFETY: both buffers outlive the call.
-    unsafe {
-        C_Verify(
-            s,
-            ptr_of(&mut d),
-            d.len() as CK_ULONG,
-            ptr_of(&mut g),
-            g.len() as CK_ULONG,
-        )
-    }
+    common::verify(s, data, sig)
 }
 
 fn verify_parts(

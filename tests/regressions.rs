@@ -11,210 +11,16 @@
 //! 3. C_GetInterface hands out a CK_INTERFACE in writable memory: pkcs11-spy
 //!    writes its `flags` field.
 //!
-//! The module state is process-global: every test holds [`LOCK`], gets a
-//! fresh store in a temporary directory and finalizes the module when its
-//! [`Fixture`] drops (also on panic).
+//! The fixture (fresh store, token, logged-in session) and the template,
+//! mechanism and two-call helpers are shared: see `tests/common/mod.rs`.
 
+mod common;
+
+use common::*;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::null_mut;
-use std::sync::{Mutex, MutexGuard};
 use strongroom_pkcs11::ffi::exports::*;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-const SO_PIN: &[u8] = b"so-pin-regress-1234";
-const USER_PIN: &[u8] = b"user-pin-regress-1234";
-const SLOT: CK_SLOT_ID = 0;
-
-// ----- fixture -------------------------------------------------------------------
-
-/// One test's module: a fresh store with an initialised token, a user PIN and
-/// a read-write session logged in as the user. Finalized on drop.
-struct Fixture {
-    s: CK_SESSION_HANDLE,
-    _dir: tempfile::TempDir,
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: NULL is the only valid argument; a stale module is closed.
-        unsafe { C_Finalize(null_mut()) };
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("STRONGROOM_STORE", dir.path().join("store"));
-        std::env::set_var("STRONGROOM_KDF_MEMORY_KIB", "64");
-        std::env::set_var("STRONGROOM_KDF_ITERATIONS", "1");
-        std::env::remove_var("STRONGROOM_CONF");
-        // SAFETY: NULL arguments are allowed.
-        ck(unsafe { C_Initialize(null_mut()) }, "C_Initialize");
-        let mut label = [b' '; 32];
-        label[..7].copy_from_slice(b"regress");
-        // SAFETY: PIN and 32-byte label outlive the call.
-        ck(
-            unsafe {
-                C_InitToken(
-                    SLOT,
-                    SO_PIN.as_ptr() as *mut u8,
-                    SO_PIN.len() as CK_ULONG,
-                    label.as_mut_ptr(),
-                )
-            },
-            "C_InitToken",
-        );
-        let s = open_rw();
-        ck(login(s, CKU_SO, SO_PIN), "C_Login(SO)");
-        // SAFETY: the PIN outlives the call.
-        ck(
-            unsafe { C_InitPIN(s, USER_PIN.as_ptr() as *mut u8, USER_PIN.len() as CK_ULONG) },
-            "C_InitPIN",
-        );
-        // SAFETY: plain value argument.
-        ck(unsafe { C_Logout(s) }, "C_Logout(SO)");
-        ck(login(s, CKU_USER, USER_PIN), "C_Login(USER)");
-        Fixture {
-            s,
-            _dir: dir,
-            _lock: lock,
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // SAFETY: NULL is the only valid argument; the result is irrelevant.
-        unsafe { C_Finalize(null_mut()) };
-    }
-}
-
-fn open_rw() -> CK_SESSION_HANDLE {
-    let mut s = 0;
-    // SAFETY: `s` is a valid out-pointer.
-    ck(
-        unsafe {
-            C_OpenSession(
-                SLOT,
-                CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                null_mut(),
-                None,
-                &mut s,
-            )
-        },
-        "C_OpenSession",
-    );
-    s
-}
-
-fn login(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
-    // SAFETY: the PIN outlives the call.
-    unsafe { C_Login(s, user, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
-}
-
-#[track_caller]
-fn ck(rv: CK_RV, what: &str) {
-    assert_eq!(rv, CKR_OK, "{what} returned {rv:#x}");
-}
-
-fn ptr_of(v: &mut [u8]) -> *mut u8 {
-    if v.is_empty() {
-        null_mut()
-    } else {
-        v.as_mut_ptr()
-    }
-}
-
-// ----- templates and mechanisms ----------------------------------------------------
-
-/// An attribute template that owns the memory its `CK_ATTRIBUTE`s point to.
-#[derive(Default)]
-struct Tmpl {
-    attrs: Vec<CK_ATTRIBUTE>,
-    bytes: Vec<Box<[u8]>>,
-}
-
-impl Tmpl {
-    fn new() -> Tmpl {
-        Tmpl::default()
-    }
-
-    fn raw(mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) -> Tmpl {
-        let mut b = v.into_boxed_slice();
-        self.attrs.push(CK_ATTRIBUTE {
-            type_: ty,
-            pValue: if b.is_empty() {
-                null_mut()
-            } else {
-                b.as_mut_ptr() as *mut c_void
-            },
-            ulValueLen: b.len() as CK_ULONG,
-        });
-        self.bytes.push(b);
-        self
-    }
-
-    fn bool(self, ty: CK_ATTRIBUTE_TYPE, v: bool) -> Tmpl {
-        self.raw(ty, vec![if v { CK_TRUE } else { CK_FALSE }])
-    }
-
-    fn ulong(self, ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Tmpl {
-        self.raw(ty, v.to_ne_bytes().to_vec())
-    }
-
-    fn bytes(self, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Tmpl {
-        self.raw(ty, v.to_vec())
-    }
-
-    fn ptr(&mut self) -> (*mut CK_ATTRIBUTE, CK_ULONG) {
-        (self.attrs.as_mut_ptr(), self.attrs.len() as CK_ULONG)
-    }
-}
-
-/// A mechanism whose parameter block is a copy of a parameter structure.
-struct Mech {
-    ty: CK_MECHANISM_TYPE,
-    param: Vec<u8>,
-    raw: CK_MECHANISM,
-}
-
-impl Mech {
-    fn plain(ty: CK_MECHANISM_TYPE) -> Mech {
-        Mech {
-            ty,
-            param: Vec::new(),
-            raw: CK_MECHANISM {
-                mechanism: ty,
-                pParameter: null_mut(),
-                ulParameterLen: 0,
-            },
-        }
-    }
-
-    /// `p` must hold no pointers to memory that dies before the mechanism is used.
-    fn with<T: Copy>(ty: CK_MECHANISM_TYPE, p: &T) -> Mech {
-        // SAFETY: T is a plain-old-data PKCS#11 parameter structure.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(p as *const T as *const u8, std::mem::size_of::<T>())
-        };
-        Mech {
-            param: bytes.to_vec(),
-            ..Mech::plain(ty)
-        }
-    }
-
-    fn ptr(&mut self) -> *mut CK_MECHANISM {
-        self.raw = CK_MECHANISM {
-            mechanism: self.ty,
-            pParameter: if self.param.is_empty() {
-                null_mut()
-            } else {
-                self.param.as_mut_ptr() as *mut c_void
-            },
-            ulParameterLen: self.param.len() as CK_ULONG,
-        };
-        &mut self.raw
-    }
-}
 
 // ----- 1. PSS salt length ---------------------------------------------------------
 
@@ -227,7 +33,7 @@ fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, s_len: CK_ULONG) -> M
         mgf,
         sLen: s_len,
     };
-    Mech::with(CKM_RSA_PKCS_PSS, &p)
+    Mech::with(CKM_RSA_PKCS_PSS, &p, Vec::new())
 }
 
 /// An RSA-2048 key pair (public, private) made on the token.
@@ -291,17 +97,7 @@ fn verify(
     if rv != CKR_OK {
         return rv;
     }
-    let (mut d, mut g) = (data.to_vec(), sig.to_vec());
-    // SAFETY: both buffers outlive the call.
-    unsafe {
-        C_Verify(
-            s,
-            ptr_of(&mut d),
-            d.len() as CK_ULONG,
-            ptr_of(&mut g),
-            g.len() as CK_ULONG,
-        )
-    }
+    common::verify(s, data, sig)
 }
 
 #[test]
@@ -453,7 +249,7 @@ fn message_mech(how: InitParam, iv: &mut [u8], tag: &mut [u8]) -> Mech {
                 pTag: tag.as_mut_ptr(),
                 ulTagBits: (tag.len() * 8) as CK_ULONG,
             };
-            Mech::with(CKM_AES_GCM, &p)
+            Mech::with(CKM_AES_GCM, &p, Vec::new())
         }
         InitParam::Null => Mech::plain(CKM_AES_GCM),
     }

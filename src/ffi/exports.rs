@@ -284,6 +284,10 @@ export! {
     fn C_EncryptInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
         let m = module::get()?;
         m.session(hSession)?;
+        if pMechanism.is_null() {
+            // v3.0 §5.8-§5.12: a NULL mechanism cancels.
+            return m.cancel(hSession, crate::mechanism::run::Slot::Encrypt);
+        }
         // SAFETY: mechanism from the application.
         let mech = unsafe { mechanism_in(pMechanism)? };
         m.crypt_init(hSession, true, &mech, hKey)
@@ -317,6 +321,10 @@ export! {
     fn C_DecryptInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
         let m = module::get()?;
         m.session(hSession)?;
+        if pMechanism.is_null() {
+            // v3.0 §5.8-§5.12: a NULL mechanism cancels.
+            return m.cancel(hSession, crate::mechanism::run::Slot::Decrypt);
+        }
         // SAFETY: mechanism from the application.
         let mech = unsafe { mechanism_in(pMechanism)? };
         m.crypt_init(hSession, false, &mech, hKey)
@@ -350,6 +358,10 @@ export! {
     fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM) {
         let m = module::get()?;
         m.session(hSession)?;
+        if pMechanism.is_null() {
+            // v3.0 §5.10: a NULL mechanism cancels.
+            return m.cancel(hSession, crate::mechanism::run::Slot::Digest);
+        }
         // SAFETY: mechanism from the application.
         let mech = unsafe { mechanism_in(pMechanism)? };
         m.digest_init(hSession, &mech)
@@ -387,6 +399,10 @@ export! {
     fn C_SignInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
         let m = module::get()?;
         m.session(hSession)?;
+        if pMechanism.is_null() {
+            // v3.0 §5.8-§5.12: a NULL mechanism cancels.
+            return m.cancel(hSession, crate::mechanism::run::Slot::Sign);
+        }
         // SAFETY: mechanism from the application.
         let mech = unsafe { mechanism_in(pMechanism)? };
         m.sign_init(hSession, &mech, hKey)
@@ -430,6 +446,10 @@ export! {
     fn C_VerifyInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) {
         let m = module::get()?;
         m.session(hSession)?;
+        if pMechanism.is_null() {
+            // v3.0 §5.8-§5.12: a NULL mechanism cancels.
+            return m.cancel(hSession, crate::mechanism::run::Slot::Verify);
+        }
         // SAFETY: mechanism from the application.
         let mech = unsafe { mechanism_in(pMechanism)? };
         m.verify_init(hSession, &mech, hKey)

@@ -172,10 +172,11 @@ pub fn authorize(key: &Object, mech: &Mechanism, usage: Usage) -> Result<()> {
     let type_ok = matches!(
         (row.family, key.key_type()),
         (Family::Aes, Some(CKK_AES))
-            | (
-                Family::Hmac | Family::Secret,
-                Some(CKK_GENERIC_SECRET | CKK_AES)
-            )
+            // HMAC keys are generic secrets (v3.0 mechanisms §2.20-§2.25:
+            // "The keys it uses are generic secret keys"); an AES key is
+            // CKR_KEY_TYPE_INCONSISTENT.
+            | (Family::Hmac, Some(CKK_GENERIC_SECRET))
+            | (Family::Secret, Some(CKK_GENERIC_SECRET | CKK_AES))
             | (Family::Rsa, Some(CKK_RSA))
             | (Family::Ec, Some(CKK_EC))
             | (Family::Edwards, Some(CKK_EC_EDWARDS))

@@ -143,6 +143,9 @@ pub struct CipherOp {
     pub pending: Option<Zeroizing<Vec<u8>>>,
     /// C_*Update was called: single-part calls are refused from now on.
     pub multi: bool,
+    /// A single-part call asked for the length or got
+    /// CKR_BUFFER_TOO_SMALL: update and final calls are refused from now on.
+    pub single: bool,
 }
 
 impl CipherOp {
@@ -152,6 +155,7 @@ impl CipherOp {
             engine,
             pending: None,
             multi: false,
+            single: false,
         }
     }
 
@@ -355,6 +359,8 @@ pub fn rsa_crypt(
 pub struct DigestOp {
     pub ctx: Box<dyn DigestCtx>,
     pub multi: bool,
+    /// As [`CipherOp::single`].
+    pub single: bool,
 }
 
 /// How a signature is computed over the data.
@@ -401,6 +407,8 @@ pub struct SignOp {
     /// Input of mechanisms that sign the data itself, not a running hash.
     pub buf: Zeroizing<Vec<u8>>,
     pub multi: bool,
+    /// As [`CipherOp::single`].
+    pub single: bool,
 }
 
 /// Verification keeps the same state as signing.
@@ -412,6 +420,7 @@ impl SignOp {
             kind,
             buf: Zeroizing::new(Vec::new()),
             multi: false,
+            single: false,
         }
     }
 

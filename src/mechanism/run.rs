@@ -152,11 +152,30 @@ fn mac_len(param: &Param, max: usize) -> Result<usize> {
     }
 }
 
+/// Update and final calls after a single-part call asked for its length (or
+/// got CKR_BUFFER_TOO_SMALL) are refused with CKR_OPERATION_ACTIVE and, as
+/// failed update and final calls, end the operation (v3.0 §5.8-§5.12: an
+/// update "which results in an error" and a final call "always" terminate
+/// it, CKR_BUFFER_TOO_SMALL and length queries excepted).
+fn refuse_after_single<T>(slot: &mut Option<T>, single: impl Fn(&T) -> bool) -> Result<()> {
+    if slot.as_ref().is_some_and(single) {
+        *slot = None;
+        return Err(Error::OperationActive);
+    }
+    Ok(())
+}
+
 impl Module {
-    /// Runs one call of an active operation. After an error other than a
-    /// size query the operation ends (v3.0 §5.2: a call that returns an error
-    /// other than CKR_BUFFER_TOO_SMALL ends it); a panic, caught here, counts
-    /// as an error, so no operation is left active behind a bug.
+    /// Runs one call of an active operation and ends the operation when the
+    /// call fails (v3.0 §5.8-§5.12: C_Encrypt, C_EncryptFinal and their kin
+    /// "always" terminate it unless they return CKR_BUFFER_TOO_SMALL or answer
+    /// a length query; C_EncryptUpdate and its kin on any error) - bad
+    /// arguments included. Left alone: CKR_OPERATION_NOT_INITIALIZED (there is
+    /// none) and CKR_OPERATION_ACTIVE, a single-part call refused during a
+    /// multi-part operation, which it "cannot be used to terminate"; update and
+    /// final calls refused after a single-part call end it themselves
+    /// ([`refuse_after_single`]). A panic, caught here, counts as an error, so
+    /// no operation is left active behind a bug.
     pub fn end_on_error(
         &self,
         s: &Session,
@@ -169,7 +188,7 @@ impl Module {
                 e,
                 Error::BufferTooSmall { .. }
                     | Error::OperationNotInitialized
-                    | Error::ArgumentsBad(_)
+                    | Error::OperationActive
             ) {
                 Self::end(s, slot);
             }
@@ -177,8 +196,9 @@ impl Module {
         r
     }
 
-    /// C_Verify and C_VerifyFinal end the operation whatever the outcome,
-    /// except when there was none or the arguments were unusable.
+    /// C_Verify and C_VerifyFinal end the operation whatever the outcome
+    /// (v3.0 §5.12: "always terminates"), bad arguments included, except when
+    /// there was none or C_Verify was refused during a multi-part operation.
     pub fn end_always(
         &self,
         s: &Session,
@@ -188,11 +208,34 @@ impl Module {
         let r = Self::caught(call);
         if !matches!(
             r,
-            Err(Error::OperationNotInitialized | Error::ArgumentsBad(_))
+            Err(Error::OperationNotInitialized | Error::OperationActive)
         ) {
             Self::end(s, slot);
         }
         r
+    }
+
+    /// C_EncryptInit, C_DecryptInit, C_DigestInit, C_SignInit and C_VerifyInit
+    /// with a NULL mechanism end the active operation of their kind (v3.0
+    /// §5.8-§5.12). With none active the NULL mechanism is a bad argument, as
+    /// in v2.40.
+    pub fn cancel(&self, h: CK_SESSION_HANDLE, slot: Slot) -> Result<()> {
+        let s = self.session(h)?;
+        let mut ops = s.ops.lock();
+        let was_active = match slot {
+            Slot::Encrypt => ops.encrypt.take().is_some(),
+            Slot::Decrypt => ops.decrypt.take().is_some(),
+            Slot::Digest => ops.digest.take().is_some(),
+            Slot::Sign => ops.sign.take().is_some(),
+            Slot::Verify => ops.verify.take().is_some(),
+        };
+        if was_active {
+            Ok(())
+        } else {
+            Err(Error::ArgumentsBad(
+                "NULL mechanism with no active operation to cancel",
+            ))
+        }
     }
 
     fn caught(call: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -362,6 +405,7 @@ impl Module {
         if op.multi {
             return Err(Error::OperationActive);
         }
+        op.single = true;
         let (hint, exact) = op.oneshot_hint(data.len());
         // Straight into the caller's buffer when it is big enough and the
         // engine can (single-part GCM encryption): no copy of the output.
@@ -392,11 +436,13 @@ impl Module {
         cap: Option<usize>,
     ) -> Result<Output> {
         let mut ops = s.ops.lock();
-        let op = active(if encrypt {
+        let slot = if encrypt {
             &mut ops.encrypt
         } else {
             &mut ops.decrypt
-        })?;
+        };
+        refuse_after_single(slot, |o| o.single)?;
+        let op = active(slot)?;
         let n = op.update_len(data.len());
         match cap {
             None => Ok(Output::Length(n)),
@@ -413,6 +459,7 @@ impl Module {
         } else {
             &mut ops.decrypt
         };
+        refuse_after_single(slot, |o| o.single)?;
         let op = active(slot)?;
         let (hint, exact) = op.final_hint();
         let mut pending = op.pending.take();
@@ -438,6 +485,7 @@ impl Module {
         ops.digest = Some(DigestOp {
             ctx: crypto::provider().digest_ctx(alg),
             multi: false,
+            single: false,
         });
         Ok(())
     }
@@ -448,6 +496,7 @@ impl Module {
         if op.multi {
             return Err(Error::OperationActive);
         }
+        op.single = true;
         let len = op.ctx.alg().output_len();
         let (out, done) = two_call(cap, len, true, &mut None, || {
             let mut c = op.ctx.box_clone();
@@ -462,6 +511,7 @@ impl Module {
 
     pub fn digest_update(&self, s: &Session, data: &[u8]) -> Result<()> {
         let mut ops = s.ops.lock();
+        refuse_after_single(&mut ops.digest, |o| o.single)?;
         let op = active(&mut ops.digest)?;
         op.multi = true;
         op.ctx.update(data);
@@ -489,6 +539,7 @@ impl Module {
 
     pub fn digest_final(&self, s: &Session, cap: Option<usize>) -> Result<Output> {
         let mut ops = s.ops.lock();
+        refuse_after_single(&mut ops.digest, |o| o.single)?;
         let op = active(&mut ops.digest)?;
         let len = op.ctx.alg().output_len();
         let (out, done) = two_call(cap, len, true, &mut None, || {
@@ -647,6 +698,7 @@ impl Module {
         if op.multi {
             return Err(Error::OperationActive);
         }
+        op.single = true;
         let len = op.sig_len();
         let (out, done) = two_call(cap, len, true, &mut None, || {
             op.update(data)?;
@@ -660,6 +712,7 @@ impl Module {
 
     pub fn sign_update(&self, s: &Session, data: &[u8]) -> Result<()> {
         let mut ops = s.ops.lock();
+        refuse_after_single(&mut ops.sign, |o| o.single)?;
         let op = active(&mut ops.sign)?;
         op.multi = true;
         op.update(data)
@@ -667,6 +720,7 @@ impl Module {
 
     pub fn sign_final(&self, s: &Session, cap: Option<usize>) -> Result<Output> {
         let mut ops = s.ops.lock();
+        refuse_after_single(&mut ops.sign, |o| o.single)?;
         let op = active(&mut ops.sign)?;
         let len = op.sig_len();
         let (out, done) = two_call(cap, len, true, &mut None, || op.sign())?;

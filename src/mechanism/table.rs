@@ -10,7 +10,7 @@ pub enum Family {
     /// No key (digests).
     None,
     Aes,
-    /// HMAC accepts generic secrets and AES keys.
+    /// HMAC accepts generic secrets.
     Hmac,
     Rsa,
     Ec,
