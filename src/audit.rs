@@ -14,6 +14,7 @@
 //! thread signing 200,000 times a second writes a few lines, not 200,000.
 
 use crate::error::Result;
+use crate::handle_map::Padded;
 use crate::store::Store;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -331,8 +332,9 @@ pub struct AuditLog {
     store: Arc<Store>,
     /// Life-cycle and management entries, in call order.
     queue: Mutex<Vec<Entry>>,
-    /// Counted key uses, sharded by thread.
-    uses: [Mutex<Vec<Entry>>; SHARDS],
+    /// Counted key uses, sharded by thread, one cache line pair each (two
+    /// shards on one line would make their threads take turns with it).
+    uses: [Padded<Mutex<Vec<Entry>>>; SHARDS],
     /// Entries waiting in `queue` and `uses` (a hint for batching).
     pending: AtomicUsize,
     /// When the queued entries are due at the latest (ms since the epoch).
@@ -345,7 +347,7 @@ impl AuditLog {
         AuditLog {
             store,
             queue: Mutex::new(Vec::new()),
-            uses: std::array::from_fn(|_| Mutex::new(Vec::new())),
+            uses: std::array::from_fn(|_| Padded(Mutex::new(Vec::new()))),
             pending: AtomicUsize::new(0),
             due_ms: AtomicU64::new(0),
             flushing: Mutex::new(()),
@@ -364,7 +366,7 @@ impl AuditLog {
     fn count_use(&self, c: &Context, function: &'static str, rv: u64, now: u64) {
         let shard = SHARD.with(|s| *s);
         {
-            let mut uses = self.uses[shard].lock();
+            let mut uses = self.uses[shard].0.lock();
             // Newest first, and only the last few: a hot loop finds its entry
             // at once, and a thread cycling through many keys does not scan
             // the whole batch on every call (it gets more entries instead).
@@ -420,7 +422,7 @@ impl AuditLog {
         self.pending.store(0, Ordering::Relaxed);
         let mut batch = std::mem::take(&mut *self.queue.lock());
         for shard in &self.uses {
-            batch.append(&mut shard.lock());
+            batch.append(&mut shard.0.lock());
         }
         if batch.is_empty() {
             return Ok(());

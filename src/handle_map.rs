@@ -6,6 +6,7 @@
 //! 128-bit multiply folded to 64 bits spreads sequential integers over every
 //! bit hashbrown uses.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -39,6 +40,69 @@ impl Hasher for HandleHasher {
     }
 }
 
+/// A value alone on its cache line (and the one prefetched with it), so that
+/// threads writing neighbouring values do not take turns with one line.
+#[repr(align(128))]
+pub struct Padded<T>(pub T);
+
+const SHARDS: usize = 16;
+
+/// A handle map split into locks by handle: threads working in their own
+/// sessions (consecutive handles) take different locks, instead of all
+/// taking turns with the cache line of one lock word on every call.
+pub struct ShardedHandleMap<V> {
+    shards: Box<[Shard<V>]>,
+}
+
+type Shard<V> = Padded<RwLock<HandleMap<u64, V>>>;
+
+impl<V: Clone> Default for ShardedHandleMap<V> {
+    fn default() -> Self {
+        ShardedHandleMap {
+            shards: (0..SHARDS)
+                .map(|_| Padded(RwLock::new(HandleMap::default())))
+                .collect(),
+        }
+    }
+}
+
+impl<V: Clone> ShardedHandleMap<V> {
+    fn shard(&self, h: u64) -> &RwLock<HandleMap<u64, V>> {
+        &self.shards[(h % SHARDS as u64) as usize].0
+    }
+
+    pub fn get(&self, h: u64) -> Option<V> {
+        self.shard(h).read().get(&h).cloned()
+    }
+
+    pub fn insert(&self, h: u64, v: V) {
+        self.shard(h).write().insert(h, v);
+    }
+
+    pub fn remove(&self, h: u64) -> Option<V> {
+        self.shard(h).write().remove(&h)
+    }
+
+    /// A snapshot of every value (each shard locked in turn).
+    pub fn values(&self) -> Vec<V> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.0.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Whether any value satisfies `f` (each shard locked in turn).
+    pub fn any(&self, f: impl Fn(&V) -> bool) -> bool {
+        self.shards.iter().any(|s| s.0.read().values().any(&f))
+    }
+
+    pub fn clear(&self) {
+        for s in self.shards.iter() {
+            s.0.write().clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +118,24 @@ mod tests {
         let top: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
         assert!(low.len() > 600, "{} distinct low values", low.len());
         assert_eq!(top.len(), 128, "every 7-bit tag is used");
+    }
+
+    #[test]
+    fn a_sharded_map_keeps_every_entry() {
+        let m: ShardedHandleMap<u64> = ShardedHandleMap::default();
+        for h in 1..=100u64 {
+            m.insert(h, h * 10);
+        }
+        assert_eq!(m.get(37), Some(370));
+        assert_eq!(m.remove(37), Some(370));
+        assert_eq!(m.get(37), None);
+        let mut all = m.values();
+        all.sort_unstable();
+        assert_eq!(all.len(), 99);
+        assert!(m.any(|v| *v == 1000));
+        assert!(!m.any(|v| *v == 370));
+        m.clear();
+        assert!(m.values().is_empty());
     }
 
     #[test]

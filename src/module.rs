@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ffi::sys;
-use crate::handle_map::HandleMap;
+use crate::handle_map::{HandleMap, ShardedHandleMap};
 use crate::object::attr::{Attribute, Encoded, RawAttribute};
 use crate::object::rules::{self, Actor, Origin};
 use crate::object::Object;
@@ -19,7 +19,9 @@ use crate::store::{Role, Store};
 use crate::token::{self, padded, Token};
 use cryptoki_sys::*;
 use parking_lot::RwLock;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -62,7 +64,9 @@ pub struct Module {
     fork_generation: u64,
     pub store: Arc<Store>,
     tokens: RwLock<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
-    sessions: RwLock<HandleMap<CK_SESSION_HANDLE, Arc<Session>>>,
+    /// Open sessions, sharded by handle (threads in their own sessions
+    /// take different locks).
+    sessions: ShardedHandleMap<Arc<Session>>,
     session_objects: RwLock<HandleMap<CK_OBJECT_HANDLE, SessionObject>>,
     next_session: AtomicU64,
     next_session_object: AtomicU64,
@@ -132,7 +136,7 @@ pub fn initialize(args: InitArgs) -> Result<()> {
         fork_generation: sys::fork_generation(),
         store: store.clone(),
         tokens: RwLock::new(BTreeMap::new()),
-        sessions: RwLock::new(HandleMap::default()),
+        sessions: ShardedHandleMap::default(),
         session_objects: RwLock::new(HandleMap::default()),
         next_session: AtomicU64::new(1),
         next_session_object: AtomicU64::new(0),
@@ -142,6 +146,7 @@ pub fn initialize(args: InitArgs) -> Result<()> {
     module.refresh_slots()?;
     tracing::debug!(store = %cfg.store.dir.display(), "initialized");
     *slot = Some(Arc::new(module));
+    EPOCH.fetch_add(1, Ordering::Release);
     Ok(())
 }
 
@@ -156,6 +161,13 @@ pub fn finalize() -> Result<()> {
             for t in m.tokens.read().values() {
                 t.reset_login();
             }
+            // Threads that have not called since keep a reference to this
+            // module until their next call: leave nothing in it worth having.
+            m.sessions.clear();
+            m.session_objects.write().clear();
+            m.prepared.write().clear();
+            EPOCH.fetch_add(1, Ordering::Release);
+            forget_cached();
             Ok(())
         }
         Some(m) => {
@@ -166,12 +178,68 @@ pub fn finalize() -> Result<()> {
     }
 }
 
+/// The module as a call holds it: a thread-local reference count around the
+/// shared one. Every exported function starts with [`get`]; cloning the
+/// `Arc` itself there would make all threads increment one shared counter
+/// (and take one shared lock) three times per signature, and two threads
+/// would spend their time passing that cache line back and forth.
+pub type ModuleRef = Rc<Arc<Module>>;
+
+/// Bumped by C_Initialize and C_Finalize: a thread's cached [`ModuleRef`] is
+/// valid while the epoch it was taken in is current.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static CACHED: RefCell<Option<(u64, ModuleRef)>> = const { RefCell::new(None) };
+}
+
 /// The initialised module of this process, or `CKR_CRYPTOKI_NOT_INITIALIZED`
 /// (also in a forked child until it calls C_Initialize itself).
-pub fn get() -> Result<Arc<Module>> {
-    match MODULE.read().as_ref() {
-        Some(m) if m.fork_generation == sys::fork_generation() => Ok(m.clone()),
-        _ => Err(Error::NotInitialized),
+pub fn get() -> Result<ModuleRef> {
+    let epoch = EPOCH.load(Ordering::Acquire);
+    // `try_with`: at process exit the thread-locals may be gone before the
+    // exit-time audit flush runs; it then takes the slow path.
+    let cached = CACHED
+        .try_with(|c| match &*c.borrow() {
+            Some((e, m)) if *e == epoch && m.fork_generation == sys::fork_generation() => {
+                Some(m.clone())
+            }
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(m) = cached {
+        return Ok(m);
+    }
+    let fresh = match MODULE.read().as_ref() {
+        Some(m) if m.fork_generation == sys::fork_generation() => Rc::new(m.clone()),
+        _ => {
+            forget_cached();
+            return Err(Error::NotInitialized);
+        }
+    };
+    let _ = CACHED.try_with(|c| {
+        if let Some((_, old)) = c.borrow_mut().replace((epoch, fresh.clone())) {
+            drop_cached(old);
+        }
+    });
+    Ok(fresh)
+}
+
+/// Drops this thread's cached module reference.
+fn forget_cached() {
+    let _ = CACHED.try_with(|c| {
+        if let Some((_, old)) = c.borrow_mut().take() {
+            drop_cached(old);
+        }
+    });
+}
+
+/// A module of the parent process (after fork) is never dropped in the
+/// child: its destructors would close the parent's SQLite connections.
+fn drop_cached(m: ModuleRef) {
+    if m.fork_generation != sys::fork_generation() {
+        std::mem::forget(m);
     }
 }
 
@@ -261,8 +329,8 @@ impl Module {
     }
 
     fn session_counts(&self, slot: CK_SLOT_ID) -> (usize, usize) {
-        let sessions = self.sessions.read();
-        let mine = sessions.values().filter(|s| s.token.slot_id == slot);
+        let sessions = self.sessions.values();
+        let mine = sessions.iter().filter(|s| s.token.slot_id == slot);
         let (mut all, mut rw) = (0, 0);
         for s in mine {
             all += 1;
@@ -292,12 +360,7 @@ impl Module {
         token::check_pin_len(so_pin)?;
         match self.check_slot(slot)? {
             Some(t) => {
-                if self
-                    .sessions
-                    .read()
-                    .values()
-                    .any(|s| s.token.slot_id == slot)
-                {
+                if self.sessions.any(|s| s.token.slot_id == slot) {
                     return Err(Error::SessionExists);
                 }
                 t.reinitialize(so_pin, label)?;
@@ -345,9 +408,7 @@ impl Module {
     pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
         let s = self
             .sessions
-            .read()
-            .get(&h)
-            .cloned()
+            .get(h as u64)
             .ok_or(Error::SessionHandleInvalid)?;
         crate::audit::note_actor(s.token.slot_id as u64, |out| s.token.audit_user(out));
         Ok(s)
@@ -371,7 +432,7 @@ impl Module {
             rw,
             ops: Default::default(),
         });
-        self.sessions.write().insert(handle, s);
+        self.sessions.insert(handle as u64, s);
         Ok(handle)
     }
 
@@ -380,8 +441,7 @@ impl Module {
     pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = self
             .sessions
-            .write()
-            .remove(&h)
+            .remove(h as u64)
             .ok_or(Error::SessionHandleInvalid)?;
         let mut gone = Vec::new();
         self.session_objects.write().retain(|handle, o| {
@@ -397,11 +457,7 @@ impl Module {
                 prepared.remove(&handle);
             }
         }
-        let token_still_open = self
-            .sessions
-            .read()
-            .values()
-            .any(|o| o.token.slot_id == s.token.slot_id);
+        let token_still_open = self.sessions.any(|o| o.token.slot_id == s.token.slot_id);
         if !token_still_open {
             s.token.reset_login();
         }
@@ -412,8 +468,8 @@ impl Module {
         let token = self.token(slot)?;
         let handles: Vec<_> = self
             .sessions
-            .read()
             .values()
+            .into_iter()
             .filter(|s| s.token.slot_id == slot)
             .map(|s| s.handle)
             .collect();
@@ -444,8 +500,6 @@ impl Module {
         if role == Role::SecurityOfficer
             && self
                 .sessions
-                .read()
-                .values()
                 .any(|o| o.token.slot_id == s.token.slot_id && !o.rw)
         {
             return Err(Error::SessionReadOnlyExists);
@@ -478,10 +532,9 @@ impl Module {
         // Operations of every session of this token end with the login.
         let sessions: Vec<_> = self
             .sessions
-            .read()
             .values()
+            .into_iter()
             .filter(|o| o.token.slot_id == s.token.slot_id)
-            .cloned()
             .collect();
         for o in sessions {
             o.ops.lock().clear();
