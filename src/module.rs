@@ -516,11 +516,9 @@ impl Module {
                 }
                 s.token.login(role, name, pin)
             }
-            (Role::User, None) => match token::split_user_pin(pin) {
-                Some((name, password)) if s.token.has_user(name) => {
-                    s.token.login(role, name, password)
-                }
-                _ => s.token.login(role, "", pin),
+            (Role::User, None) => match token::addressed_user(pin) {
+                Some((name, password)) => s.token.login(role, name, password),
+                None => s.token.login(role, "", pin),
             },
             (_, None) => s.token.login(role, "", pin),
         }

@@ -257,6 +257,9 @@ impl Token {
         let (slot, row) = self.store.update_token(self.token_id, false, |rec| {
             let max = rec.limit_for(role, name);
             let slot = rec.pin_mut(role, name).ok_or(match role {
+                // A crypto user that does not exist: a wrong PIN, like any
+                // other (no hint that the name is unknown), counted nowhere.
+                Role::User if !name.is_empty() => Error::PinIncorrect,
                 Role::User => Error::UserPinNotInitialized,
                 Role::SecurityOfficer => Error::general("token has no SO PIN"),
             })?;
@@ -371,9 +374,9 @@ impl Token {
         let (role, name) = match &*self.login.read() {
             Login::So { .. } => (Role::SecurityOfficer, String::new()),
             Login::User { name, .. } => (Role::User, name.clone()),
-            Login::Public => match split_user_pin(old) {
-                Some((n, _)) if self.has_user(n) => (Role::User, n.to_string()),
-                _ => (Role::User, String::new()),
+            Login::Public => match addressed_user(old) {
+                Some((n, _)) => (Role::User, n.to_string()),
+                None => (Role::User, String::new()),
             },
         };
         // A named user may write the PINs with or without the name prefix.
@@ -386,6 +389,10 @@ impl Token {
         let (old, new) = (Zeroizing::new(strip(old)), Zeroizing::new(strip(new)));
         let (old, new) = (&old[..], &new[..]);
         check_pin_len(new)?;
+        if role == Role::User && name.is_empty() && addressed_user(new).is_some() {
+            // It would read as a crypto user's `name:password` at login.
+            return Err(Error::PinInvalid);
+        }
         // The key comes from the old PIN itself, so it is always current.
         let key = self.check_pin(role, &name, old)?;
         let slot = self
@@ -646,6 +653,17 @@ pub fn split_user_pin(pin: &[u8]) -> Option<(&str, &[u8])> {
     let colon = pin.iter().position(|b| *b == b':')?;
     let name = std::str::from_utf8(&pin[..colon]).ok()?;
     (!name.is_empty()).then_some((name, &pin[colon + 1..]))
+}
+
+/// The crypto user a C_Login / C_SetPIN PIN addresses: `name:password`
+/// with a valid user name always means crypto user `name` (CloudHSM's PIN
+/// format), whether or not it exists; any other PIN is the default user's.
+/// So a login for an unknown or deleted user fails as a wrong PIN without
+/// touching the default user's failure counter, and the default user's PIN
+/// can never take that form (C_InitPIN would make it a crypto user,
+/// C_SetPIN refuses it).
+pub fn addressed_user(pin: &[u8]) -> Option<(&str, &[u8])> {
+    split_user_pin(pin).filter(|(name, _)| check_user_name(name).is_ok())
 }
 
 /// Crypto user names: 1-32 characters of `[A-Za-z0-9._-]`.

@@ -1755,6 +1755,37 @@ fn crypto_users_lock_after_five_failures_and_the_so_unlocks() {
     assert_eq!(close(h), CKR_OK);
 }
 
+#[test]
+fn logins_for_an_unknown_crypto_user_do_not_lock_the_default_user() {
+    let _f = Fixture::new(); // 10 failures lock a PIN
+    let slot = ready_token();
+    let h = open(slot, RW).unwrap();
+    for i in 1..=12 {
+        assert_eq!(
+            login(h, CKU_USER, b"ghost:whatever"),
+            CKR_PIN_INCORRECT,
+            "try {i}"
+        );
+        assert_eq!(
+            login_user(h, b"ghost", b"whatever"),
+            CKR_PIN_INCORRECT,
+            "C_LoginUser try {i}"
+        );
+    }
+    let info = token_info(slot);
+    assert_eq!(
+        info.flags & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_LOCKED),
+        0,
+        "the default user's counter was not touched"
+    );
+    assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+    // The default user's PIN cannot take the crypto-user form.
+    assert_eq!(set_pin(h, USER_PIN, b"ghost:new-pin-1"), CKR_PIN_INVALID);
+    assert_eq!(logout(h), CKR_OK);
+    assert_eq!(login(h, CKU_USER, USER_PIN), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+}
+
 // ----- audit log --------------------------------------------------------------
 
 #[test]
