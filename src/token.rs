@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 /// Shortest and longest PIN accepted (bytes).
 pub const MIN_PIN_LEN: usize = 4;
 pub const MAX_PIN_LEN: usize = 255;
-/// Objects kept opened in memory per token before the cache starts over.
+/// Objects kept opened in memory per token (each about its attribute size).
 const CACHE_LIMIT: usize = 50_000;
 
 /// Who is logged in to a token in this process (v3.0 §5.6: login is shared
@@ -501,11 +501,17 @@ impl Token {
         // Cache only if nothing changed while we read: otherwise a refresh in
         // between could have evicted a newer state we would now hide.
         if c.seen_counter == counter_before && self.store.change_counter() == counter_before {
-            // A full cache keeps what it holds (clearing it would make every
-            // pass of a scan over more objects than the limit decrypt all).
-            if c.objects.len() < CACHE_LIMIT {
-                c.objects.insert(obj_id, found.clone());
+            // A full cache gives up one arbitrary entry for the new one:
+            // memory stays bounded, an object asked for again and again (a
+            // find-one among 100,000) stays opened, and a scan over more
+            // objects than the limit still finds part of its set opened on
+            // the next pass (clearing all would lose that).
+            if c.objects.len() >= CACHE_LIMIT {
+                if let Some(victim) = c.objects.keys().next().copied() {
+                    c.objects.remove(&victim);
+                }
             }
+            c.objects.insert(obj_id, found.clone());
         }
         Ok(self.visible(&found.object).then_some(found))
     }
