@@ -43,9 +43,10 @@ pub struct SessionObject {
 }
 
 /// Where an object handle points.
+#[derive(Clone)]
 pub enum ObjectRef {
+    /// A token object of the session's token.
     Token {
-        token: Arc<Token>,
         obj_id: i64,
         version: i64,
     },
@@ -55,6 +56,7 @@ pub enum ObjectRef {
 }
 
 /// A resolved object: where it lives and its current attributes.
+#[derive(Clone)]
 pub struct Resolved {
     pub at: ObjectRef,
     pub object: Arc<Object>,
@@ -165,6 +167,7 @@ pub fn finalize() -> Result<()> {
             // module until their next call: leave nothing in it worth having.
             m.sessions.clear();
             m.session_objects.write().clear();
+            objects_changed();
             m.prepared.write().clear();
             EPOCH.fetch_add(1, Ordering::Release);
             forget_cached();
@@ -176,6 +179,20 @@ pub fn finalize() -> Result<()> {
         }
         None => Err(Error::NotInitialized),
     }
+}
+
+/// Bumped whenever an object or a login of this process changes (a session
+/// object destroyed or modified, a token object updated or deleted here, a
+/// login or logout, a token cleared): a session's cached keys
+/// ([`crate::session::KeyCache`]) are valid only under the epoch they were
+/// resolved in. Changes by other processes move the store's change counter,
+/// which the cache checks too.
+static KEY_EPOCH: crate::handle_map::Padded<AtomicU64> =
+    crate::handle_map::Padded(AtomicU64::new(0));
+
+/// Invalidates every session's cached keys.
+pub(crate) fn objects_changed() {
+    KEY_EPOCH.0.fetch_add(1, Ordering::AcqRel);
 }
 
 /// The module as a call holds it: a thread-local reference count around the
@@ -190,7 +207,9 @@ pub type ModuleRef = Rc<Arc<Module>>;
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static CACHED: RefCell<Option<(u64, ModuleRef)>> = const { RefCell::new(None) };
+    // Lazily initialised on purpose: glibc then keeps the library mapped
+    // while this destructor is pending (see also `-z nodelete` in build.rs).
+    static CACHED: RefCell<Option<(u64, ModuleRef)>> = RefCell::new(None);
 }
 
 /// The initialised module of this process, or `CKR_CRYPTOKI_NOT_INITIALIZED`
@@ -365,6 +384,7 @@ impl Module {
                 }
                 t.reinitialize(so_pin, label)?;
                 // Session objects of the old token are gone with it.
+                objects_changed();
                 self.session_objects
                     .write()
                     .retain(|_, o| o.token_id != t.token_id);
@@ -431,6 +451,7 @@ impl Module {
             token,
             rw,
             ops: Default::default(),
+            keys: Default::default(),
         });
         self.sessions.insert(handle as u64, s);
         Ok(handle)
@@ -444,6 +465,7 @@ impl Module {
             .remove(h as u64)
             .ok_or(Error::SessionHandleInvalid)?;
         let mut gone = Vec::new();
+        objects_changed();
         self.session_objects.write().retain(|handle, o| {
             let keep = o.session != h;
             if !keep {
@@ -571,6 +593,15 @@ impl Module {
             .ok_or_else(|| Error::general("object id does not fit a handle"))
     }
 
+    /// What a cached key's validity is checked against.
+    pub(crate) fn key_stamp(&self) -> crate::session::KeyStamp {
+        crate::session::KeyStamp {
+            epoch: KEY_EPOCH.0.load(Ordering::Acquire),
+            counter: self.store.change_counter(),
+            ms: sys::coarse_monotonic_ms(),
+        }
+    }
+
     /// Finds the object a handle names, as visible from this session.
     pub fn resolve(&self, s: &Session, h: CK_OBJECT_HANDLE) -> Result<Resolved> {
         if h == CK_INVALID_HANDLE {
@@ -593,7 +624,6 @@ impl Module {
         crate::audit::note_key(h as u64, found.object.label());
         Ok(Resolved {
             at: ObjectRef::Token {
-                token: s.token.clone(),
                 obj_id,
                 version: found.version,
             },
@@ -707,9 +737,10 @@ impl Module {
         match found.at {
             ObjectRef::Session { handle } => {
                 self.session_objects.write().remove(&handle);
+                objects_changed();
             }
-            ObjectRef::Token { token, obj_id, .. } => {
-                if !token.delete_object(obj_id)? {
+            ObjectRef::Token { obj_id, .. } => {
+                if !s.token.delete_object(obj_id)? {
                     return Err(Error::ObjectHandleInvalid);
                 }
             }
@@ -759,17 +790,14 @@ impl Module {
             Self::check_write(&s, &found.object)?;
             match found.at {
                 ObjectRef::Session { handle } => {
+                    objects_changed();
                     if let Some(o) = self.session_objects.write().get_mut(&handle) {
                         o.object = Arc::new(updated);
                     }
                     return Ok(());
                 }
-                ObjectRef::Token {
-                    token,
-                    obj_id,
-                    version,
-                } => {
-                    if token.update_object(obj_id, version, &updated)? {
+                ObjectRef::Token { obj_id, version } => {
+                    if s.token.update_object(obj_id, version, &updated)? {
                         return Ok(());
                     }
                     // Another process changed it first: redo on fresh data.

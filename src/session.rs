@@ -54,6 +54,69 @@ pub struct Session {
     pub token: Arc<Token>,
     pub rw: bool,
     pub ops: Mutex<Ops>,
+    /// Keys this session used lately (see [`KeyCache`]).
+    pub keys: Mutex<KeyCache>,
+}
+
+/// When a cached key was resolved: the module's object/login epoch, the
+/// store's change counter (other processes) and a coarse time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyStamp {
+    pub epoch: u64,
+    pub counter: u64,
+    pub ms: u64,
+}
+
+impl KeyStamp {
+    /// Whether a key resolved at `self` may still be used at `now`: nothing
+    /// changed in this process or in the store, and at most a second passed
+    /// (the token object cache's own staleness bound, for a writer killed
+    /// between its commit and its counter bump).
+    fn still_valid(&self, now: &KeyStamp) -> bool {
+        self.epoch == now.epoch
+            && self.counter == now.counter
+            && now.ms.saturating_sub(self.ms) < 1000
+    }
+}
+
+/// The last few keys a session resolved, each with a private copy of the
+/// object. A repeated C_SignInit or C_WrapKey with the same key then finds it
+/// here, under the session's own lock, instead of in the module's shared
+/// tables: no shared lock word, no reference count that every thread using
+/// the key increments, no visibility check against the shared login state.
+/// Authorisation still runs on every use.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Vec<(CK_OBJECT_HANDLE, KeyStamp, crate::module::Resolved)>,
+    next: usize,
+}
+
+/// Keys remembered per session.
+const CACHED_KEYS: usize = 4;
+
+impl KeyCache {
+    pub fn get(&self, h: CK_OBJECT_HANDLE, now: &KeyStamp) -> Option<crate::module::Resolved> {
+        self.entries
+            .iter()
+            .find(|(k, stamp, _)| *k == h && stamp.still_valid(now))
+            .map(|(_, _, r)| r.clone())
+    }
+
+    /// Remembers a key resolved at `stamp` (taken before it was resolved).
+    pub fn put(&mut self, h: CK_OBJECT_HANDLE, stamp: KeyStamp, r: &crate::module::Resolved) {
+        let private = crate::module::Resolved {
+            at: r.at.clone(),
+            object: Arc::new((*r.object).clone()),
+        };
+        if let Some(e) = self.entries.iter_mut().find(|(k, _, _)| *k == h) {
+            *e = (h, stamp, private);
+        } else if self.entries.len() < CACHED_KEYS {
+            self.entries.push((h, stamp, private));
+        } else {
+            self.entries[self.next] = (h, stamp, private);
+            self.next = (self.next + 1) % CACHED_KEYS;
+        }
+    }
 }
 
 impl Session {

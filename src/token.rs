@@ -234,6 +234,7 @@ impl Token {
             Role::SecurityOfficer => Login::So { key, epoch },
         };
         self.clear_cache();
+        crate::module::objects_changed();
         Ok(())
     }
 
@@ -307,6 +308,7 @@ impl Token {
     pub fn reset_login(&self) {
         *self.login.write() = Login::Public;
         self.clear_cache();
+        crate::module::objects_changed();
     }
 
     /// C_InitPIN (SO logged in): a new PIN slot for the token key. A PIN of
@@ -448,6 +450,7 @@ impl Token {
 
     fn clear_cache(&self) {
         self.cache.write().objects.clear();
+        crate::module::objects_changed();
     }
 
     /// Drops cached objects that any process changed since we last looked:
@@ -579,12 +582,14 @@ impl Token {
             .store
             .update_object(&self.keys(), self.token_id, obj_id, version, obj)?;
         self.cache.write().objects.remove(&obj_id);
+        crate::module::objects_changed();
         Ok(ok)
     }
 
     pub fn delete_object(&self, obj_id: i64) -> Result<bool> {
         let ok = self.store.delete_object(self.token_id, obj_id)?;
         self.cache.write().objects.remove(&obj_id);
+        crate::module::objects_changed();
         Ok(ok)
     }
 

@@ -2310,3 +2310,51 @@ fn repeated_key_uses_are_counted_in_one_audit_entry() {
         "{text}"
     );
 }
+
+/// C_EncryptInit with AES-ECB on `k`, ended again at once.
+fn ecb_init(h: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE) -> CK_RV {
+    let mut ecb = CK_MECHANISM {
+        mechanism: CKM_AES_ECB,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: the mechanism outlives the call.
+    let rv = unsafe { C_EncryptInit(h, &mut ecb, k) };
+    if rv == CKR_OK {
+        // SAFETY: a NULL mechanism cancels the operation.
+        assert_eq!(unsafe { C_EncryptInit(h, null_mut(), k) }, CKR_OK);
+    }
+    rv
+}
+
+#[test]
+fn a_key_used_before_is_checked_again_after_any_change() {
+    let _f = Fixture::new();
+    let a = user_session();
+    let b = open(0, RW).unwrap();
+    let mut session_key = aes_key(b"cached");
+    session_key.push((CKA_ENCRYPT, V::B(true)));
+    let mut token_key = session_key.clone();
+    token_key.push((CKA_TOKEN, V::B(true)));
+    for template in [session_key, token_key] {
+        let k = create(a, &template).unwrap();
+        // Used twice (the second use comes from session a's key cache) ...
+        assert_eq!(ecb_init(a, k), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_OK);
+        // ... then changed through another session: a sees the change.
+        assert_eq!(set_attrs(b, k, &[(CKA_ENCRYPT, V::B(false))]), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+        assert_eq!(set_attrs(b, k, &[(CKA_ENCRYPT, V::B(true))]), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_OK);
+        // Logged out, the private key is gone from view; back in, usable.
+        assert_eq!(logout(b), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_KEY_HANDLE_INVALID);
+        assert_eq!(login(b, CKU_USER, USER_PIN), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_OK);
+        // Destroyed elsewhere: invalid here at once.
+        assert_eq!(destroy(b, k), CKR_OK);
+        assert_eq!(ecb_init(a, k), CKR_KEY_HANDLE_INVALID);
+    }
+    assert_eq!(close(b), CKR_OK);
+    assert_eq!(close(a), CKR_OK);
+}

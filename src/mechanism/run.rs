@@ -275,11 +275,20 @@ impl Module {
     }
 
     /// Resolves a key handle for use; an unknown handle is `invalid`.
+    /// A key for a cryptographic operation: from the session's cache of
+    /// recently used keys while nothing changed, else resolved afresh.
     fn key(&self, s: &Session, h: CK_OBJECT_HANDLE, invalid: Error) -> Result<Resolved> {
-        self.resolve(s, h).map_err(|e| match e {
+        let now = self.key_stamp();
+        if let Some(r) = s.keys.lock().get(h, &now) {
+            crate::audit::note_key(h as u64, r.object.label());
+            return Ok(r);
+        }
+        let r = self.resolve(s, h).map_err(|e| match e {
             Error::ObjectHandleInvalid => invalid,
             other => other,
-        })
+        })?;
+        s.keys.lock().put(h, now, &r);
+        Ok(r)
     }
 
     /// The provider-ready form of a key, parsed once per handle.
