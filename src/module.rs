@@ -209,6 +209,7 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     // Lazily initialised on purpose: glibc then keeps the library mapped
     // while this destructor is pending (see also `-z nodelete` in build.rs).
+    #[allow(clippy::missing_const_for_thread_local)]
     static CACHED: RefCell<Option<(u64, ModuleRef)>> = RefCell::new(None);
 }
 
