@@ -21,6 +21,7 @@
 # strongroom-keyd and strongroom next to MODULE.
 # Usage: MODULE=path/to/libstrongroom_pkcs11.so [STRONGROOM_CLI=path/to/strongroom] bash this-file
 source "$(dirname "$0")/lib/common.sh" || exit 1
+source "$(dirname "$0")/lib/keyd.sh" || exit 1
 
 SO_PIN=12345678
 DEFAULT_PIN=default-user-pin
@@ -35,65 +36,10 @@ need_packages curl jq openssl
 [[ -x "$KEYD" ]] || fail "$KEYD is missing (cargo build --release builds it)"
 [[ -x "$CLI" ]] || fail "$CLI is missing (cargo build --release builds it)"
 
-KEYD_DIR=$WORKDIR/keyd
-mkdir -p "$KEYD_DIR"
-chmod 700 "$KEYD_DIR"
-PORT=$(free_port)
-URL=https://127.0.0.1:$PORT
-
 step "1) token '$TOKEN_LABEL', crypto user keyd, TLS certificate from a private CA"
 run_ok env STRONGROOM_SO_PIN=$SO_PIN STRONGROOM_USER_PIN=$DEFAULT_PIN "$CLI" --module "$MODULE" init --label "$TOKEN_LABEL"
 run_ok env STRONGROOM_SO_PIN=$SO_PIN STRONGROOM_USER_PASSWORD=$KEYD_PASSWORD "$CLI" --module "$MODULE" user add keyd
-printf '%s\n' "$KEYD_PASSWORD" >"$KEYD_DIR/password"
-chmod 600 "$KEYD_DIR/password"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=keyd test CA" -keyout "$KEYD_DIR/ca.key" -out "$KEYD_DIR/ca.pem" 2>/dev/null ||
-    fail "openssl: CA"
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-    -keyout "$KEYD_DIR/tls.key" -out "$KEYD_DIR/tls.csr" 2>/dev/null || fail "openssl: CSR"
-openssl x509 -req -in "$KEYD_DIR/tls.csr" -CA "$KEYD_DIR/ca.pem" -CAkey "$KEYD_DIR/ca.key" \
-    -CAcreateserial -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') \
-    -out "$KEYD_DIR/tls.pem" 2>/dev/null || fail "openssl: certificate"
-chmod 600 "$KEYD_DIR/tls.key"
-cat >"$KEYD_DIR/keyd.toml" <<EOF
-module = "$MODULE"
-token_label = "$TOKEN_LABEL"
-user = "keyd"
-password_file = "$KEYD_DIR/password"
-listen = "127.0.0.1:$PORT"
-tls_cert = "$KEYD_DIR/tls.pem"
-tls_key = "$KEYD_DIR/tls.key"
-database = "$KEYD_DIR/keyd.db"
-rotation_check_seconds = 1
-EOF
-keyd() { "$KEYD" --config "$KEYD_DIR/keyd.toml" "$@"; }
-KEYD_PID=
-keyd_start() {
-    bg_start "$WORKDIR/keyd.log" "$KEYD" --config "$KEYD_DIR/keyd.toml" serve
-    KEYD_PID=$BG_PID
-    wait_port "$PORT" "$KEYD_PID" 20
-}
-# keyd_log_has REGEX: the key service's log shows REGEX within 10 s.
-keyd_log_has() {
-    local i
-    for i in $(seq 100); do
-        grep -Eq -- "$1" "$WORKDIR/keyd.log" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-keyd_stop() {
-    [[ -n "$KEYD_PID" ]] && bg_stop "$KEYD_PID"
-    KEYD_PID=
-}
-# api TOKEN PATH [JSON]: GET (no JSON) or POST over TLS; body in $OUT, status in $CODE.
-api() {
-    local tok=$1 path=$2 body=${3:-}
-    local args=(-sS --cacert "$KEYD_DIR/ca.pem" -o "$WORKDIR/resp" -w '%{http_code}' -H "X-Vault-Token: $tok")
-    [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' --data "$body")
-    CODE=$(curl "${args[@]}" "$URL$path") || CODE=000
-    OUT=$(cat "$WORKDIR/resp" 2>/dev/null || true)
-}
+keyd_setup "rotation_check_seconds = 1"
 # hex_of_b64: stdin base64 -> lower-case hex on stdout.
 hex_of_b64() { base64 -d | od -An -tx1 | tr -d ' \n'; }
 
