@@ -578,31 +578,25 @@ fn aes_gcm_mcgrew_viega() {
         let mut mech = gcm(&iv, &aad, 128);
         assert_eq!(encrypt_init(f.s, &mut mech, k), CKR_OK);
         let mut out = vec![0u8; ct_tag.len() + 7];
-        let mut n = (ct_tag.len() - 1) as CK_ULONG;
         let mut input = pt.clone();
-        // SAFETY: `out` has room for `n` bytes.
-        let rv = unsafe {
-            C_Encrypt(
-                f.s,
-                ptr_of(&mut input),
-                pt.len() as CK_ULONG,
-                out.as_mut_ptr(),
-                &mut n,
-            )
+        let mut encrypt_into_out = |cap: usize, n: &mut CK_ULONG| {
+            *n = cap as CK_ULONG;
+            // SAFETY: `out` has room for `cap` bytes; `input` is separate.
+            unsafe {
+                C_Encrypt(
+                    f.s,
+                    ptr_of(&mut input),
+                    pt.len() as CK_ULONG,
+                    out.as_mut_ptr(),
+                    n,
+                )
+            }
         };
+        let mut n: CK_ULONG = 0;
+        let rv = encrypt_into_out(ct_tag.len() - 1, &mut n);
         assert_eq!(rv, CKR_BUFFER_TOO_SMALL, "{src} short buffer");
         assert_eq!(n as usize, ct_tag.len());
-        n = out.len() as CK_ULONG;
-        // SAFETY: as above.
-        let rv = unsafe {
-            C_Encrypt(
-                f.s,
-                ptr_of(&mut input),
-                pt.len() as CK_ULONG,
-                out.as_mut_ptr(),
-                &mut n,
-            )
-        };
+        let rv = encrypt_into_out(ct_tag.len() + 7, &mut n);
         assert_eq!(rv, CKR_OK, "{src} after a short buffer");
         assert_eq!(&out[..n as usize], &ct_tag[..], "{src} larger buffer");
         assert!(
