@@ -238,21 +238,23 @@ pub fn get() -> Result<ModuleRef> {
             return Err(Error::NotInitialized);
         }
     };
-    let _ = CACHED.try_with(|c| {
-        if let Some((_, old)) = c.borrow_mut().replace((epoch, fresh.clone())) {
-            drop_cached(old);
-        }
-    });
+    // The old reference is dropped after the borrow ends (dropping the last
+    // reference to a finalized module runs its destructors).
+    let old = CACHED
+        .try_with(|c| c.borrow_mut().replace((epoch, fresh.clone())))
+        .ok()
+        .flatten();
+    if let Some((_, old)) = old {
+        drop_cached(old);
+    }
     Ok(fresh)
 }
 
 /// Drops this thread's cached module reference.
 fn forget_cached() {
-    let _ = CACHED.try_with(|c| {
-        if let Some((_, old)) = c.borrow_mut().take() {
-            drop_cached(old);
-        }
-    });
+    if let Some((_, old)) = CACHED.try_with(|c| c.borrow_mut().take()).ok().flatten() {
+        drop_cached(old);
+    }
 }
 
 /// A module of the parent process (after fork) is never dropped in the
