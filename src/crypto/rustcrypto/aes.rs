@@ -398,6 +398,48 @@ fn gcm96_seal_into(
     }
 }
 
+/// GCM decryption with a 96-bit IV and a full 16-byte tag: the tag is checked
+/// first (constant time), then the data decrypted once.
+fn gcm96_open(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+) -> CryptoResult<Zeroizing<Vec<u8>>> {
+    use aes_gcm::aead::inout::InOutBuf;
+    use aes_gcm::aead::AeadInOut;
+    fn open<A>(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8],
+    ) -> CryptoResult<Zeroizing<Vec<u8>>>
+    where
+        Gcm<A>: KeyInit
+            + AeadInOut<NonceSize = aes_gcm::aead::consts::U12, TagSize = aes_gcm::aead::consts::U16>,
+    {
+        let cipher = Gcm::<A>::new_from_slice(key).map_err(|_| CryptoError::KeySize)?;
+        let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::try_from(iv)
+            .map_err(|_| CryptoError::ParamInvalid)?;
+        let tag = aes_gcm::Tag::<aes_gcm::aead::consts::U16>::try_from(tag)
+            .map_err(|_| CryptoError::EncryptedDataInvalid)?;
+        let mut pt = Zeroizing::new(vec![0u8; ct.len()]);
+        let buf = InOutBuf::new(ct, &mut pt).map_err(|_| CryptoError::DataLen)?;
+        cipher
+            .decrypt_inout_detached(&nonce, aad, buf, &tag)
+            .map_err(|_| CryptoError::EncryptedDataInvalid)?;
+        Ok(pt)
+    }
+    match key.len() {
+        16 => open::<aes::Aes128>(key, iv, aad, ct, tag),
+        24 => open::<aes::Aes192>(key, iv, aad, ct, tag),
+        32 => open::<aes::Aes256>(key, iv, aad, ct, tag),
+        _ => Err(CryptoError::KeySize),
+    }
+}
+
 fn gcm96_seal(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> CryptoResult<(Vec<u8>, [u8; 16])> {
     let mut ct = vec![0u8; pt.len()];
     let tag = gcm96_seal_into(key, iv, aad, pt, &mut ct)?;
@@ -473,6 +515,11 @@ pub(crate) fn gcm_decrypt(
         }
         return Ok(gcm_ctr32(&aes_key, inc32(j0), ct));
     }
+    if tag_len == 16 {
+        return gcm96_open(key, iv, aad, ct, tag);
+    }
+    // A truncated tag (the AEAD crate checks full tags only): decrypt the
+    // candidate plaintext, then re-seal it and compare the tag prefix.
     // Candidate plaintext: CTR from inc32(J0) = IV || 0^31 || 2 (32-bit counter, NIST SP 800-38D §7.2).
     let mut j1 = [0u8; BLOCK];
     j1[..12].copy_from_slice(iv);
