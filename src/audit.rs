@@ -219,6 +219,9 @@ thread_local! {
     /// `note_*` functions do nothing otherwise, so a C_Sign or a
     /// C_GetAttributeValue pays no allocation for the audit log.
     static ACTIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The running call's class: the export's, unless the call changed it
+    /// ([`count_as_key_use`]).
+    static CLASS: std::cell::Cell<Class> = const { std::cell::Cell::new(Class::None) };
     /// This thread's key-use shard.
     static SHARD: usize = {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -278,10 +281,26 @@ pub fn not_a_use() {
     ACTIVE.with(|a| a.set(false));
 }
 
+/// Records the running C_UnwrapKey as a use of the unwrapping key, counted
+/// like a decryption, instead of one life-cycle entry: for unwraps whose new
+/// key is a session object (it ends with its session; a key service unwraps
+/// one per request). An unwrap that makes a token object stays an entry of
+/// its own.
+pub fn count_as_key_use() {
+    if active() {
+        CLASS.with(|c| {
+            if c.get() == Class::LifeCycle {
+                c.set(Class::KeyUse)
+            }
+        });
+    }
+}
+
 /// Starts an exported call: clears the context of an audited call.
 pub fn begin_call(class: Class) {
     let audited = class != Class::None;
     ACTIVE.with(|a| a.set(audited));
+    CLASS.with(|c| c.set(class));
     if audited {
         CONTEXT.with(|c| c.borrow_mut().clear());
     }
@@ -293,6 +312,7 @@ pub fn finish_call(function: &'static str, class: Class, rv: u64) {
         return;
     }
     ACTIVE.with(|a| a.set(false));
+    let class = CLASS.with(|c| c.get());
     let Ok(m) = crate::module::get() else { return };
     let now = now_ms();
     CONTEXT.with(|c| {

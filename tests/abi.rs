@@ -2257,6 +2257,90 @@ fn audit_log_covers_every_kind_of_event() {
     );
 }
 
+/// C_UnwrapKey of `wrapped` under `kek` with CKA_TOKEN = `token`.
+fn unwrap_aes(
+    h: CK_SESSION_HANDLE,
+    kek: CK_OBJECT_HANDLE,
+    wrapped: &mut [u8],
+    token: bool,
+) -> CK_RV {
+    let mut kw = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_WRAP,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut t = Template::new(&[
+        (CKA_CLASS, V::U(CKO_SECRET_KEY)),
+        (CKA_KEY_TYPE, V::U(CKK_AES)),
+        (CKA_TOKEN, V::B(token)),
+    ]);
+    let mut out = 0;
+    // SAFETY: mechanism, buffers and template outlive the call.
+    unsafe {
+        C_UnwrapKey(
+            h,
+            &mut kw,
+            kek,
+            wrapped.as_mut_ptr(),
+            wrapped.len() as CK_ULONG,
+            t.ptr(),
+            t.len(),
+            &mut out,
+        )
+    }
+}
+
+#[test]
+fn unwraps_into_session_objects_are_counted_unwraps_into_the_token_are_not() {
+    let f = Fixture::new();
+    let h = user_session();
+    let mut kek_t = aes_key(b"unwrap-kek");
+    kek_t.push((CKA_WRAP, V::B(true)));
+    kek_t.push((CKA_UNWRAP, V::B(true)));
+    let kek = create(h, &kek_t).unwrap();
+    let target = create(h, &aes_key(b"unwrap-target")).unwrap();
+    let mut kw = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_WRAP,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut wrapped = [0u8; 40];
+    let mut n: CK_ULONG = 40;
+    // SAFETY: buffers outlive the call.
+    assert_eq!(
+        unsafe { C_WrapKey(h, &mut kw, kek, target, wrapped.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    for _ in 0..5 {
+        assert_eq!(unwrap_aes(h, kek, &mut wrapped, false), CKR_OK);
+    }
+    assert_eq!(unwrap_aes(h, kek, &mut wrapped, true), CKR_OK);
+    assert_eq!(unwrap_aes(h, kek, &mut wrapped, true), CKR_OK);
+    assert_eq!(close(h), CKR_OK);
+    f.finalize();
+
+    let store = strongroom_pkcs11::admin::open_store().unwrap();
+    let mut out = Vec::new();
+    strongroom_pkcs11::admin::audit_export(&store, &mut out)
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let unwraps: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.contains("\"function\":\"C_UnwrapKey\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let counted: Vec<_> = unwraps
+        .iter()
+        .filter(|e| e.get("count").is_some())
+        .collect();
+    let single = unwraps.len() - counted.len();
+    assert_eq!(counted.len(), 1, "{text}");
+    assert_eq!(counted[0]["count"], 5, "{text}");
+    assert_eq!(counted[0]["label"], "unwrap-kek");
+    assert_eq!(single, 2, "one entry per unwrap into the token: {text}");
+}
+
 #[test]
 fn repeated_key_uses_are_counted_in_one_audit_entry() {
     let f = Fixture::new();

@@ -1140,6 +1140,9 @@ impl Module {
             let kek = self.prepared(unwrapping, &uk.object)?;
             let der = Self::unwrap_bytes(m, &kek, wrapped)?;
             let obj = keys::unwrap_private_key(&der, &template, Self::actor(&s))?;
+            if !obj.bool(CKA_TOKEN) {
+                crate::audit::count_as_key_use();
+            }
             return self.store_new(&s, obj);
         }
         if class != u64::from(CKO_SECRET_KEY) {
@@ -1169,6 +1172,9 @@ impl Module {
         }
         let material = Self::secret_material(key_type, &value)?;
         let obj = rules::build(&template, &material, Origin::Unwrap, Self::actor(&s))?;
+        if !obj.bool(CKA_TOKEN) {
+            crate::audit::count_as_key_use();
+        }
         self.store_new(&s, obj)
     }
 
