@@ -477,10 +477,13 @@ impl Module {
             keep
         });
         if !gone.is_empty() {
-            let mut prepared = self.prepared.write();
-            for handle in gone {
-                prepared.remove(&handle);
+            {
+                let mut prepared = self.prepared.write();
+                for handle in &gone {
+                    prepared.remove(handle);
+                }
             }
+            self.forget_keys(&gone);
         }
         let token_still_open = self.sessions.any(|o| o.token.slot_id == s.token.slot_id);
         if !token_still_open {
@@ -594,6 +597,15 @@ impl Module {
             .checked_mul(2)
             .and_then(|h| CK_OBJECT_HANDLE::try_from(h).ok())
             .ok_or_else(|| Error::general("object id does not fit a handle"))
+    }
+
+    /// Drops destroyed objects from every session's key cache, so that no
+    /// copy of their key material outlives them there (the epoch already
+    /// makes the entries unusable).
+    fn forget_keys(&self, handles: &[CK_OBJECT_HANDLE]) {
+        for session in self.sessions.values() {
+            session.keys.lock().forget(handles);
+        }
     }
 
     /// What a cached key's validity is checked against.
@@ -737,6 +749,7 @@ impl Module {
         Self::check_owner(&s, &found.object)?;
         Self::check_write(&s, &found.object)?;
         self.prepared.write().remove(&oh);
+        self.forget_keys(&[oh]);
         match found.at {
             ObjectRef::Session { handle } => {
                 self.session_objects.write().remove(&handle);

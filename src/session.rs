@@ -87,8 +87,19 @@ impl KeyStamp {
 /// Authorisation still runs on every use.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Vec<(CK_OBJECT_HANDLE, KeyStamp, crate::module::Resolved)>,
+    entries: Vec<CachedKey>,
     next: usize,
+}
+
+struct CachedKey {
+    handle: CK_OBJECT_HANDLE,
+    stamp: KeyStamp,
+    /// The session's private copy.
+    private: crate::module::Resolved,
+    /// The shared object it was copied from: when the epoch moved for some
+    /// other object (a destroyed data key, say), a fresh resolve that finds
+    /// this very object again only renews the stamp.
+    source: Arc<crate::object::Object>,
 }
 
 /// Keys remembered per session.
@@ -98,24 +109,50 @@ impl KeyCache {
     pub fn get(&self, h: CK_OBJECT_HANDLE, now: &KeyStamp) -> Option<crate::module::Resolved> {
         self.entries
             .iter()
-            .find(|(k, stamp, _)| *k == h && stamp.still_valid(now))
-            .map(|(_, _, r)| r.clone())
+            .find(|e| e.handle == h && e.stamp.still_valid(now))
+            .map(|e| e.private.clone())
     }
 
-    /// Remembers a key resolved at `stamp` (taken before it was resolved).
-    pub fn put(&mut self, h: CK_OBJECT_HANDLE, stamp: KeyStamp, r: &crate::module::Resolved) {
-        let private = crate::module::Resolved {
-            at: r.at.clone(),
-            object: Arc::new((*r.object).clone()),
+    /// Drops the entries of these handles.
+    pub fn forget(&mut self, handles: &[CK_OBJECT_HANDLE]) {
+        self.entries.retain(|e| !handles.contains(&e.handle));
+        self.next = 0;
+    }
+
+    /// Remembers a key resolved at `stamp` (taken before it was resolved)
+    /// and returns the session's copy of it.
+    pub fn put(
+        &mut self,
+        h: CK_OBJECT_HANDLE,
+        stamp: KeyStamp,
+        r: crate::module::Resolved,
+    ) -> crate::module::Resolved {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.handle == h) {
+            if Arc::ptr_eq(&e.source, &r.object) {
+                e.stamp = stamp;
+                e.private.at = r.at;
+                return e.private.clone();
+            }
+        }
+        let entry = CachedKey {
+            handle: h,
+            stamp,
+            private: crate::module::Resolved {
+                at: r.at.clone(),
+                object: Arc::new((*r.object).clone()),
+            },
+            source: r.object,
         };
-        if let Some(e) = self.entries.iter_mut().find(|(k, _, _)| *k == h) {
-            *e = (h, stamp, private);
+        let copy = entry.private.clone();
+        if let Some(e) = self.entries.iter_mut().find(|e| e.handle == h) {
+            *e = entry;
         } else if self.entries.len() < CACHED_KEYS {
-            self.entries.push((h, stamp, private));
+            self.entries.push(entry);
         } else {
-            self.entries[self.next] = (h, stamp, private);
+            self.entries[self.next] = entry;
             self.next = (self.next + 1) % CACHED_KEYS;
         }
+        copy
     }
 }
 

@@ -287,8 +287,7 @@ impl Module {
             Error::ObjectHandleInvalid => invalid,
             other => other,
         })?;
-        s.keys.lock().put(h, now, &r);
-        Ok(r)
+        Ok(s.keys.lock().put(h, now, r))
     }
 
     /// The provider-ready form of a key, parsed once per handle.
