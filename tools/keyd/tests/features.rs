@@ -5,7 +5,8 @@
 //! required) and every request goes to 127.0.0.1 over TLS. The module keeps
 //! process-global state, so this file holds one test.
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+mod common;
+
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, AttributeType, KeyType};
 use cryptoki::session::{Session, UserType};
@@ -13,7 +14,6 @@ use cryptoki::types::AuthPin;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strongroom_keyd::config::FileConfig;
@@ -26,24 +26,6 @@ const LABEL: &str = "keyd-features";
 const SO_PIN: &str = "so-pin-features";
 const DEFAULT_PIN: &str = "default-user-pin";
 const KEYD_PASSWORD: &str = "keyd-password-1";
-
-fn module_path() -> PathBuf {
-    if let Ok(m) = std::env::var("STRONGROOM_MODULE") {
-        return PathBuf::from(m);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let m = profile_dir.join("libstrongroom_pkcs11.so");
-    assert!(
-        m.exists(),
-        "{} is missing: build the module first (cargo build -p strongroom, same profile) or set STRONGROOM_MODULE",
-        m.display()
-    );
-    m
-}
 
 /// A TLS client that trusts only the test certificate.
 struct Tls {
@@ -164,30 +146,12 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 #[test]
 fn tls_crypto_user_grants_rotation_mac() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let store_dir = tmp.path().join("store");
-    std::env::set_var("STRONGROOM_STORE", &store_dir);
-    std::env::set_var("STRONGROOM_KDF_MEMORY_KIB", "64");
-    std::env::set_var("STRONGROOM_KDF_ITERATIONS", "1");
-    let module = module_path();
-
     // A token with a default user PIN and the crypto user "keyd"
     // (C_InitPIN("name:password") in an SO session creates it).
-    let ctx = Pkcs11::new(&module).expect("load module");
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .expect("C_Initialize");
+    let keyd_pin = format!("keyd:{KEYD_PASSWORD}");
+    let (module, ctx) =
+        common::token_with_users(tmp.path(), LABEL, SO_PIN, &[DEFAULT_PIN, &keyd_pin]);
     let slot = ctx.get_all_slots().expect("slots")[0];
-    ctx.init_token(slot, &AuthPin::from(SO_PIN.to_string()), LABEL)
-        .expect("C_InitToken");
-    {
-        let s = ctx.open_rw_session(slot).expect("session");
-        s.login(UserType::So, Some(&AuthPin::from(SO_PIN.to_string())))
-            .expect("SO login");
-        s.init_pin(&AuthPin::from(DEFAULT_PIN.to_string()))
-            .expect("default user PIN");
-        s.init_pin(&AuthPin::from(format!("keyd:{KEYD_PASSWORD}")))
-            .expect("crypto user keyd");
-        s.logout().expect("logout");
-    }
 
     // The configuration an administrator writes: user + password_file.
     let keyd_dir = tmp.path().join("keyd");

@@ -5,7 +5,8 @@
 //! `cargo build`/`cargo test` of the workspace), or `STRONGROOM_MODULE`.
 //! The module keeps process-global state, so this file holds one test.
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+mod common;
+
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
@@ -23,25 +24,6 @@ use zeroize::Zeroizing;
 const LABEL: &str = "keyd-test";
 const SO_PIN: &str = "so-pin-keyd";
 const USER_PIN: &str = "user-pin-keyd";
-
-fn module_path() -> PathBuf {
-    if let Ok(m) = std::env::var("STRONGROOM_MODULE") {
-        return PathBuf::from(m);
-    }
-    // target/<profile>/deps/<this test> -> target/<profile>/libstrongroom_pkcs11.so
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let m = profile_dir.join("libstrongroom_pkcs11.so");
-    assert!(
-        m.exists(),
-        "{} is missing: build the module first (cargo build -p strongroom, same profile) or set STRONGROOM_MODULE",
-        m.display()
-    );
-    m
-}
 
 /// One HTTP/1.1 request; returns (status, JSON body or Null).
 fn http(
@@ -151,27 +133,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn key_service_end_to_end() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store_dir = tmp.path().join("store");
-    // Set before the module's C_Initialize (single test in this binary).
-    std::env::set_var("STRONGROOM_STORE", &store_dir);
-    std::env::set_var("STRONGROOM_KDF_MEMORY_KIB", "64");
-    std::env::set_var("STRONGROOM_KDF_ITERATIONS", "1");
-    let module = module_path();
-
-    // Token and user PIN, through cryptoki.
-    let ctx = Pkcs11::new(&module).expect("load module");
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .expect("C_Initialize");
+    let (module, ctx) = common::token_with_users(tmp.path(), LABEL, SO_PIN, &[USER_PIN]);
     let slot = ctx.get_all_slots().expect("slots")[0];
-    ctx.init_token(slot, &AuthPin::from(SO_PIN.to_string()), LABEL)
-        .expect("C_InitToken");
-    {
-        let s = ctx.open_rw_session(slot).expect("session");
-        s.login(UserType::So, Some(&AuthPin::from(SO_PIN.to_string())))
-            .expect("SO login");
-        s.init_pin(&AuthPin::from(USER_PIN.to_string()))
-            .expect("C_InitPIN");
-        s.logout().expect("logout");
-    }
 
     let db_dir = tmp.path().join("keyd");
     let db_path = db_dir.join("keyd.db");
