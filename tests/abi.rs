@@ -2442,3 +2442,108 @@ fn a_key_used_before_is_checked_again_after_any_change() {
     assert_eq!(close(b), CKR_OK);
     assert_eq!(close(a), CKR_OK);
 }
+
+#[test]
+fn a_retry_after_buffer_too_small_with_other_data_answers_for_that_data() {
+    let _f = Fixture::new();
+    let h = user_session();
+    let mut t = aes_key(b"cbc-pad");
+    t.push((CKA_ENCRYPT, V::B(true)));
+    t.push((CKA_DECRYPT, V::B(true)));
+    let k = create(h, &t).unwrap();
+    let mut iv = [7u8; 16];
+    let mut cbc = CK_MECHANISM {
+        mechanism: CKM_AES_CBC_PAD,
+        pParameter: iv.as_mut_ptr() as *mut c_void,
+        ulParameterLen: 16,
+    };
+    let mut encrypt = |msg: &[u8]| -> Vec<u8> {
+        let mut input = msg.to_vec();
+        let mut out = [0u8; 64];
+        let mut n: CK_ULONG = 64;
+        // SAFETY: mechanism and buffers outlive the calls.
+        unsafe {
+            assert_eq!(C_EncryptInit(h, &mut cbc, k), CKR_OK);
+            assert_eq!(
+                C_Encrypt(
+                    h,
+                    input.as_mut_ptr(),
+                    input.len() as CK_ULONG,
+                    out.as_mut_ptr(),
+                    &mut n
+                ),
+                CKR_OK
+            );
+        }
+        out[..n as usize].to_vec()
+    };
+    let (m1, m2) = (
+        b"first message, 20 b".to_vec(),
+        b"second one: 21 bytes!".to_vec(),
+    );
+    let (mut c1, mut c2) = (encrypt(&m1), encrypt(&m2));
+    let mut cbc = CK_MECHANISM {
+        mechanism: CKM_AES_CBC_PAD,
+        pParameter: iv.as_mut_ptr() as *mut c_void,
+        ulParameterLen: 16,
+    };
+    let mut out = [0u8; 64];
+    let mut n: CK_ULONG = 4;
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(C_DecryptInit(h, &mut cbc, k), CKR_OK);
+        assert_eq!(
+            C_Decrypt(
+                h,
+                c1.as_mut_ptr(),
+                c1.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n
+            ),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(n as usize, m1.len());
+        // The retry brings other data: its plaintext, not the first one's.
+        n = 64;
+        assert_eq!(
+            C_Decrypt(
+                h,
+                c2.as_mut_ptr(),
+                c2.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n
+            ),
+            CKR_OK
+        );
+    }
+    assert_eq!(&out[..n as usize], &m2[..]);
+    // The same data again after a short buffer gets the kept result.
+    let mut n: CK_ULONG = 4;
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(C_DecryptInit(h, &mut cbc, k), CKR_OK);
+        assert_eq!(
+            C_Decrypt(
+                h,
+                c1.as_mut_ptr(),
+                c1.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n
+            ),
+            CKR_BUFFER_TOO_SMALL
+        );
+        n = 64;
+        assert_eq!(
+            C_Decrypt(
+                h,
+                c1.as_mut_ptr(),
+                c1.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n
+            ),
+            CKR_OK
+        );
+    }
+    assert_eq!(&out[..n as usize], &m1[..]);
+    assert_eq!(close(h), CKR_OK);
+}

@@ -141,6 +141,10 @@ pub struct CipherOp {
     pub engine: CipherEngine,
     /// A result computed for a buffer that was too small (§5.2).
     pub pending: Option<Zeroizing<Vec<u8>>>,
+    /// SHA-256 of the single-part input `pending` was computed from: a
+    /// retry with other data computes afresh instead of answering for the
+    /// old data.
+    pub pending_for: Option<Vec<u8>>,
     /// C_*Update was called: single-part calls are refused from now on.
     pub multi: bool,
     /// A single-part call asked for the length or got
@@ -154,6 +158,7 @@ impl CipherOp {
             encrypt,
             engine,
             pending: None,
+            pending_for: None,
             multi: false,
             single: false,
         }
