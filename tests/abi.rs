@@ -2547,3 +2547,39 @@ fn a_retry_after_buffer_too_small_with_other_data_answers_for_that_data() {
     assert_eq!(&out[..n as usize], &m1[..]);
     assert_eq!(close(h), CKR_OK);
 }
+
+#[test]
+fn generic_secret_generation_makes_the_hmac_key_type_the_template_names() {
+    let _f = Fixture::new();
+    let h = user_session();
+    let mut gen = CK_MECHANISM {
+        mechanism: CKM_GENERIC_SECRET_KEY_GEN,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    for (asked, made) in [
+        (None, CKK_GENERIC_SECRET),
+        (Some(CKK_SHA256_HMAC), CKK_SHA256_HMAC),
+        (Some(CKK_SHA512_HMAC), CKK_SHA512_HMAC),
+    ] {
+        let mut items = vec![(CKA_VALUE_LEN, V::U(32))];
+        if let Some(t) = asked {
+            items.push((CKA_KEY_TYPE, V::U(t)));
+        }
+        let mut t = Template::new(&items);
+        let mut k = 0;
+        // SAFETY: mechanism, template and out-pointer outlive the call.
+        assert_eq!(
+            unsafe { C_GenerateKey(h, &mut gen, t.ptr(), t.len(), &mut k) },
+            CKR_OK,
+            "{asked:?}"
+        );
+        let kt = get(h, k, CKA_KEY_TYPE).unwrap();
+        assert_eq!(
+            CK_KEY_TYPE::from_ne_bytes(kt.try_into().unwrap()),
+            made,
+            "{asked:?}"
+        );
+    }
+    assert_eq!(close(h), CKR_OK);
+}

@@ -715,6 +715,27 @@ fn hmac_rfc4231_rfc2202() {
         let general = (r.source() == "rfc4231-5").then_some(16);
         let m = || hmac_mech(alg, general);
         assert_eq!(sign(f.s, &mut m(), k, &data).unwrap(), mac, "{src} C_Sign");
+        // The v2.40 HMAC key type of this hash gives the same MAC; another
+        // hash's key type is refused.
+        let (own, other) = match alg {
+            "sha1" => (CKK_SHA_1_HMAC, CKK_SHA256_HMAC),
+            "sha224" => (CKK_SHA224_HMAC, CKK_SHA_1_HMAC),
+            "sha256" => (CKK_SHA256_HMAC, CKK_SHA512_HMAC),
+            "sha384" => (CKK_SHA384_HMAC, CKK_SHA256_HMAC),
+            _ => (CKK_SHA512_HMAC, CKK_SHA384_HMAC),
+        };
+        let typed = must_create(f.s, secret(own, &key));
+        assert_eq!(
+            sign(f.s, &mut m(), typed, &data).unwrap(),
+            mac,
+            "{src} with its HMAC key type"
+        );
+        let wrong = must_create(f.s, secret(other, &key));
+        assert_eq!(
+            sign(f.s, &mut m(), wrong, &data),
+            Err(CKR_KEY_TYPE_INCONSISTENT),
+            "{src} with another hash's HMAC key type"
+        );
         assert_eq!(
             sign_parts(f.s, &mut m(), k, &data, 7).unwrap(),
             mac,

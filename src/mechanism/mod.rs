@@ -181,6 +181,13 @@ pub fn authorize(key: &Object, mech: &Mechanism, usage: Usage) -> Result<()> {
             | (Family::Ec, Some(CKK_EC))
             | (Family::Edwards, Some(CKK_EC_EDWARDS))
     );
+    // The v2.40 HMAC key types (CKK_SHA256_HMAC, ...) serve the HMAC of
+    // their own hash only.
+    let type_ok = type_ok
+        || (row.family == Family::Hmac
+            && key
+                .key_type()
+                .is_some_and(|t| hmac_key_type(mech.ty) == Some(t)));
     if !type_ok || key.class() != usage.class(row.family) {
         return Err(Error::KeyTypeInconsistent);
     }
@@ -199,6 +206,18 @@ pub fn authorize(key: &Object, mech: &Mechanism, usage: Usage) -> Result<()> {
         return Err(Error::KeySizeRange);
     }
     Ok(())
+}
+
+/// The v2.40 HMAC key type that goes with an HMAC mechanism.
+fn hmac_key_type(ty: CK_MECHANISM_TYPE) -> Option<CK_KEY_TYPE> {
+    Some(match ty {
+        CKM_SHA_1_HMAC | CKM_SHA_1_HMAC_GENERAL => CKK_SHA_1_HMAC,
+        CKM_SHA224_HMAC | CKM_SHA224_HMAC_GENERAL => CKK_SHA224_HMAC,
+        CKM_SHA256_HMAC | CKM_SHA256_HMAC_GENERAL => CKK_SHA256_HMAC,
+        CKM_SHA384_HMAC | CKM_SHA384_HMAC_GENERAL => CKK_SHA384_HMAC,
+        CKM_SHA512_HMAC | CKM_SHA512_HMAC_GENERAL => CKK_SHA512_HMAC,
+        _ => return None,
+    })
 }
 
 /// The hash of a digest mechanism (or of a hash parameter such as OAEP's).

@@ -814,7 +814,14 @@ impl Module {
             .ok_or(Error::MechanismInvalid)?;
         let key_type = match m.ty {
             CKM_AES_KEY_GEN => CKK_AES,
-            _ => CKK_GENERIC_SECRET,
+            // A generic secret, or one of the v2.40 HMAC key types when the
+            // template names it.
+            _ => match ulong_in(&template, CKA_KEY_TYPE) {
+                Some(t) if rules::HMAC_KEY_TYPES.iter().any(|k| u64::from(*k) == t) => {
+                    CK_KEY_TYPE::try_from(t).map_err(|_| Error::TemplateInconsistent)?
+                }
+                _ => CKK_GENERIC_SECRET,
+            },
         };
         let len = ulong_in(&template, CKA_VALUE_LEN).ok_or(Error::TemplateIncomplete)?;
         let ok = match key_type {

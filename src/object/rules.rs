@@ -182,10 +182,23 @@ const SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE_LEN, GEN_PARAM | COMPUTED),
 ];
 
+/// The HMAC key types of v2.40 (§2.20-§2.25 list them beside generic secret
+/// keys): a secret value like a generic secret, usable only with the HMAC of
+/// their own hash ([`crate::mechanism::authorize`]).
+pub const HMAC_KEY_TYPES: [CK_KEY_TYPE; 5] = [
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+];
+
 /// Key types this token stores, per class.
 pub fn key_type_supported(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE) -> bool {
     match class {
-        CKO_SECRET_KEY => matches!(key_type, CKK_AES | CKK_GENERIC_SECRET),
+        CKO_SECRET_KEY => {
+            matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) || HMAC_KEY_TYPES.contains(&key_type)
+        }
         CKO_PUBLIC_KEY | CKO_PRIVATE_KEY => {
             matches!(key_type, CKK_RSA | CKK_EC | CKK_EC_EDWARDS)
         }
