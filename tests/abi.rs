@@ -1788,6 +1788,24 @@ fn logins_for_an_unknown_crypto_user_do_not_lock_the_default_user() {
 
 // ----- audit log --------------------------------------------------------------
 
+/// The store's whole audit log as JSON lines (after the module finalized).
+fn exported_audit_log() -> String {
+    let store = strongroom_pkcs11::admin::open_store().unwrap();
+    let mut out = Vec::new();
+    strongroom_pkcs11::admin::audit_export(&store, &mut out)
+        .unwrap()
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The entries of one function in an exported audit log.
+fn audit_entries_of(text: &str, function: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| l.contains(&format!("\"function\":\"{function}\"")))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn audit_log_records_key_use_and_detects_tampering() {
     let f = Fixture::new();
@@ -2214,12 +2232,7 @@ fn audit_log_covers_every_kind_of_event() {
     assert_eq!(close(h), CKR_OK);
     f.finalize();
 
-    let store = strongroom_pkcs11::admin::open_store().unwrap();
-    let mut out = Vec::new();
-    strongroom_pkcs11::admin::audit_export(&store, &mut out)
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = exported_audit_log();
     let has = |function: &str, extra: &str| {
         text.lines()
             .any(|l| l.contains(&format!("\"function\":\"{function}\"")) && l.contains(extra))
@@ -2319,17 +2332,8 @@ fn unwraps_into_session_objects_are_counted_unwraps_into_the_token_are_not() {
     assert_eq!(close(h), CKR_OK);
     f.finalize();
 
-    let store = strongroom_pkcs11::admin::open_store().unwrap();
-    let mut out = Vec::new();
-    strongroom_pkcs11::admin::audit_export(&store, &mut out)
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let unwraps: Vec<serde_json::Value> = text
-        .lines()
-        .filter(|l| l.contains("\"function\":\"C_UnwrapKey\""))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let text = exported_audit_log();
+    let unwraps = audit_entries_of(&text, "C_UnwrapKey");
     let counted: Vec<_> = unwraps
         .iter()
         .filter(|e| e.get("count").is_some())
@@ -2360,17 +2364,8 @@ fn repeated_key_uses_are_counted_in_one_audit_entry() {
     assert_eq!(close(h), CKR_OK);
     f.finalize();
 
-    let store = strongroom_pkcs11::admin::open_store().unwrap();
-    let mut out = Vec::new();
-    strongroom_pkcs11::admin::audit_export(&store, &mut out)
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let uses: Vec<serde_json::Value> = text
-        .lines()
-        .filter(|l| l.contains("\"function\":\"C_EncryptInit\""))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let text = exported_audit_log();
+    let uses = audit_entries_of(&text, "C_EncryptInit");
     // Every use is accounted for, in far fewer entries than uses.
     let total: u64 = uses
         .iter()
