@@ -144,7 +144,8 @@ pub struct CipherOp {
     /// SHA-256 of the single-part input `pending` was computed from: a
     /// retry with other data computes afresh instead of answering for the
     /// old data.
-    pub pending_for: Option<Vec<u8>>,
+    /// (A digest of the plaintext when encrypting: wiped like it.)
+    pub pending_for: Option<Zeroizing<Vec<u8>>>,
     /// C_*Update was called: single-part calls are refused from now on.
     pub multi: bool,
     /// A single-part call asked for the length or got

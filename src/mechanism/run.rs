@@ -427,7 +427,9 @@ impl Module {
         }
         // A result kept after CKR_BUFFER_TOO_SMALL answers only the same data.
         let fingerprint = |d: &[u8]| crypto::provider().digest(HashAlg::Sha256, d);
-        if op.pending.is_some() && op.pending_for.as_deref() != Some(&fingerprint(data)[..]) {
+        if op.pending.is_some()
+            && op.pending_for.as_deref().map(|d| &d[..]) != Some(&fingerprint(data)[..])
+        {
             op.pending = None;
         }
         let had_pending = op.pending.is_some();
@@ -435,7 +437,7 @@ impl Module {
         let r = two_call(cap, hint, exact, &mut pending, || op.oneshot(data));
         op.pending = pending;
         if op.pending.is_some() && !had_pending {
-            op.pending_for = Some(fingerprint(data).to_vec());
+            op.pending_for = Some(Zeroizing::new(fingerprint(data)));
         }
         let (out, done) = r?;
         if done {

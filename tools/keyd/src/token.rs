@@ -325,7 +325,7 @@ impl Token {
     }
 
     /// Generates an HMAC key in the token: CKK_GENERIC_SECRET (the key type
-    /// every token has for HMAC; Strongroom has no CKK_SHA256_HMAC), 32
+    /// every token accepts for HMAC; CKK_SHA256_HMAC is not universal), 32
     /// bytes, token object, private, sensitive, never extractable, usable
     /// only to sign and verify, and only with CKM_SHA256_HMAC.
     pub fn create_hmac(&mut self, label: &str) -> TResult<()> {
